@@ -17,6 +17,7 @@ from torch import nn
 from sim.artifact import Artifact, Layer
 
 LEAK_F = 8  # beta = b / 2^8: 0.5 and 1 - 2^-k (k <= 8) are exact
+CHECKPOINT_DEFAULT = Path(__file__).parent / "checkpoints" / "digits.pt"
 
 
 class UnsupportedModel(ValueError):

@@ -17,9 +17,7 @@ from tqdm import tqdm
 from sim import datasets
 from sim.artifact import default_path, save
 
-from .snntorch_import import build_model, rtn_artifact, run_float, save_checkpoint
-
-CHECKPOINTS = Path(__file__).parent / "checkpoints"
+from .snntorch_import import CHECKPOINT_DEFAULT, build_model, rtn_artifact, run_float, save_checkpoint
 
 
 def fit(model, x: np.ndarray, y: np.ndarray, encode: Callable[[np.ndarray, int], np.ndarray], *,
@@ -69,7 +67,7 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=CHECKPOINTS / "digits.pt")
+    p.add_argument("--out", type=Path, default=CHECKPOINT_DEFAULT)
     p.add_argument("--artifact", type=Path, default=default_path())
     args = p.parse_args(argv)
 

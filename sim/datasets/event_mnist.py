@@ -46,7 +46,7 @@ _FORMAT = 1  # bump when the simulation changes so stale caches are not reused
 
 @dataclass(frozen=True)
 class Params:
-    contrast: float = 0.25  # log-intensity change per event
+    contrast: float = 0.4  # log-intensity change per event
     eps: float = 0.1  # log(I + eps): dark pixels have a finite log intensity (a monitor is never black)
     substeps: int = 40  # time samples per saccade; event times are substep indices
     mismatch: float = 0.05  # relative std of the per-pixel threshold (fixed pattern)
@@ -112,6 +112,8 @@ def simulate(images: np.ndarray, params: Params = Params(), labels=None, ids=Non
         raise ValueError("images: intensities must lie in [0, 1]")
     _check_split(split)
     n = len(images)
+    if n == 0:
+        raise ValueError("images: empty")
     ids = np.arange(n) if ids is None else np.asarray(ids, np.int64)
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     if len(ids) != n or len(labels) != n:
@@ -124,7 +126,7 @@ def simulate(images: np.ndarray, params: Params = Params(), labels=None, ids=Non
         starts = tqdm(starts, desc=f"event-mnist {split}", unit="chunk")
     for lo in starts:
         parts.append(_simulate_chunk(images[lo:lo + chunk], params, offsets, theta))
-    events = EventSet.concat(parts) if parts else EventSet.concat([_simulate_chunk(images, params, offsets, theta)])
+    events = EventSet.concat(parts)
     if params.noise:
         events = _add_noise(events, params, ids, split)
     events.labels = labels
@@ -160,11 +162,11 @@ def _simulate_chunk(images, params: Params, offsets, theta) -> EventSet:
 
 
 def _add_noise(events: EventSet, params: Params, ids, split: str) -> EventSet:
-    mean = params.noise * RECORDING_S * N_INPUTS / 2  # per polarity channel pair -> per address
+    mean = params.noise * RECORDING_S * FIELD * FIELD  # noise events per sample, random polarity
     per_sample = []
     for i, sid in enumerate(ids):
         rng = np.random.default_rng([params.seed, SPLITS.index(split), int(sid)])
-        m = rng.poisson(mean * 2)
+        m = rng.poisson(mean)
         lo, hi = events.offsets[i], events.offsets[i + 1]
         addr = np.concatenate([events.addr[lo:hi], rng.integers(0, N_INPUTS, m).astype(np.uint16)])
         t = np.concatenate([events.t[lo:hi], rng.integers(0, params.steps, m).astype(np.uint16)])
