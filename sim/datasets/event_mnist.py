@@ -11,7 +11,7 @@ This module does the same in software (parameters in `Params`, documented in doc
 * each pixel keeps a reference log intensity `log(I + eps)`; when the current value differs by
   `k >= 1` thresholds the pixel emits k events of that polarity at once and moves its reference
   by k thresholds; thresholds vary per pixel (fixed-pattern mismatch, `mismatch` = relative std,
-  one "sensor" per seed);
+  one "sensor" per seed; ON and OFF share a pixel's threshold);
 * optional refractory period (a pixel that fired stays silent for `refractory` substeps, its
   change keeps accumulating) and background noise (`noise` events per pixel per second of the
   300 ms recording, random polarity, independent of the signal).
@@ -25,6 +25,7 @@ simulated with it. Splits are MNIST's (60 000 / 10 000). Results are cached as c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -94,9 +95,9 @@ def render(images: np.ndarray, ox: float, oy: float) -> np.ndarray:
 
 
 def sensor_thresholds(params: Params) -> np.ndarray:
-    """Per-pixel contrast thresholds [2, 34, 34] (OFF, ON) of the simulated sensor of this seed."""
+    """Per-pixel contrast thresholds [34, 34] of the simulated sensor of this seed (ON = OFF)."""
     rng = np.random.default_rng([params.seed, 0xC0FFEE])
-    spread = rng.normal(1.0, params.mismatch, SHAPE) if params.mismatch else np.ones(SHAPE)
+    spread = rng.normal(1.0, params.mismatch, (FIELD, FIELD)) if params.mismatch else np.ones((FIELD, FIELD))
     return (params.contrast * np.clip(spread, 0.5, 1.5)).astype(np.float32)
 
 
@@ -119,14 +120,11 @@ def simulate(images: np.ndarray, params: Params = Params(), labels=None, ids=Non
     if len(ids) != n or len(labels) != n:
         raise ValueError("ids/labels: need one entry per image")
     offsets, theta = path_offsets(params), sensor_thresholds(params)
-    parts = []
     starts = range(0, n, chunk)
     if progress:
         from tqdm import tqdm
         starts = tqdm(starts, desc=f"event-mnist {split}", unit="chunk")
-    for lo in starts:
-        parts.append(_simulate_chunk(images[lo:lo + chunk], params, offsets, theta))
-    events = EventSet.concat(parts)
+    events = EventSet.concat([_simulate_chunk(images[lo:lo + chunk], params, offsets, theta) for lo in starts])
     if params.noise:
         events = _add_noise(events, params, ids, split)
     events.labels = labels
@@ -134,21 +132,24 @@ def simulate(images: np.ndarray, params: Params = Params(), labels=None, ids=Non
 
 
 def _simulate_chunk(images, params: Params, offsets, theta) -> EventSet:
+    """Each pixel's reference sits on the lattice `L0 + n*theta` (n integer, L0 the start): the
+    number of events is then exact arithmetic on n, so returning to the start image returns n to
+    0 exactly instead of up to rounding."""
     b = len(images)
-    ref = np.log(render(images, *offsets[0]) + params.eps)
-    last = np.full(ref.shape, -(params.refractory + 1), np.int64)
-    found = []  # (sample, t, addr, count) per substep
+    start = np.log(render(images, *offsets[0]) + params.eps)
+    level = np.zeros(start.shape, np.int64)  # n: the reference's lattice index
+    last = np.full(start.shape, -(params.refractory + 1), np.int64)
+    found = []  # (sample, t, addr, count) per substep and polarity
     for k in range(1, len(offsets)):
-        delta = np.log(render(images, *offsets[k]) + params.eps) - ref
-        on = np.floor(np.maximum(delta, 0) / theta[1]).astype(np.int64)
-        off = np.floor(np.maximum(-delta, 0) / theta[0]).astype(np.int64)
+        u = (np.log(render(images, *offsets[k]) + params.eps) - start) / theta
+        on = np.maximum(np.floor(u).astype(np.int64) - level, 0)
+        off = np.maximum(level - np.ceil(u).astype(np.int64), 0)
         if params.refractory:
             quiet = (k - last) > params.refractory
             on *= quiet
             off *= quiet
-        ref += on * theta[1] - off * theta[0]
-        fired = (on + off) > 0
-        last[fired] = k
+        level += on - off
+        last[(on + off) > 0] = k
         for pol, cnt in ((0, off), (1, on)):
             s, y, x = np.nonzero(cnt)
             found.append((s, np.full(len(s), k - 1), pol * FIELD * FIELD + y * FIELD + x, cnt[s, y, x]))
@@ -185,9 +186,16 @@ def cache_dir() -> Path:
 
 
 def events(split: str, params: Params = Params(), progress: bool = True) -> EventSet:
-    """The whole split (60 000 train / 10 000 test), simulated once and then read from the cache."""
+    """The whole split (60 000 train / 10 000 test), simulated once and then read from the cache.
+
+    The last two splits read stay in memory (the training split is ~1.4 GB unpacked and takes
+    seconds to decompress); treat the arrays as read-only."""
     _check_split(split)
-    path = cache_dir() / f"event-mnist-{split}-{params.key()}.npz"
+    return _events(split, params, cache_dir() / f"event-mnist-{split}-{params.key()}.npz", progress)
+
+
+@functools.lru_cache(maxsize=2)
+def _events(split: str, params: Params, path: Path, progress: bool) -> EventSet:
     if path.exists():
         return EventSet.load(path)
     from sim.datasets import load

@@ -145,9 +145,9 @@ def from_samples(samples: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     addrs, times, durations = [], [], []
     for t, x, y, p in samples:
         t = np.asarray(t, np.int64)
-        t0 = t.min(initial=0)
+        t0 = int(t.min()) if len(t) else 0
         times.append((t - t0).astype(np.uint32))
-        durations.append(int(t.max(initial=0) - t0) + 1)
+        durations.append(int(t.max()) - t0 + 1 if len(t) else 1)
         x, y = np.asarray(x, np.int64) // downsample, np.asarray(y, np.int64) // downsample
         if len(x) and (x.max() >= w or y.max() >= h or x.min() < 0 or y.min() < 0):
             raise ValueError(f"events: x/y outside the {shape[2]}x{shape[1]} sensor")
@@ -309,11 +309,13 @@ def _read_aedat4_python(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     pos = len(_AEDAT4_MAGIC)
     (size,) = struct.unpack_from("<i", data, pos)
     header = data[pos + 4:pos + 4 + size]
-    compression = _fb_field(header, _fb_table(header, struct.unpack_from("<I", header, 0)[0]), 0, "<i", 0)
-    decompress = _decompressor(compression, path)
+    table = _fb_table(header, struct.unpack_from("<I", header, 0)[0])
+    decompress = _decompressor(_fb_field(header, table, 0, "<i", 0), path)
+    data_table = _fb_field(header, table, 1, "<q", -1)  # the packet index DV appends after the packets
+    end = data_table if data_table >= 0 else len(data)
     pos += 4 + size
     chunks = []
-    while pos + 8 <= len(data):
+    while pos + 8 <= end:
         _, size = struct.unpack_from("<ii", data, pos)
         body = decompress(data[pos + 8:pos + 8 + size])
         pos += 8 + size
@@ -325,8 +327,8 @@ def _read_aedat4_python(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
         ev = np.frombuffer(fb, _AEDAT4_EVENT, count=n, offset=start)
         chunks.append((ev["t"].astype(np.int64), ev["x"].astype(np.int64), ev["y"].astype(np.int64),
                        ev["on"].astype(np.int64)))
-    if pos != len(data) and not chunks:
-        raise ValueError(f"{path}: truncated AEDAT4 packet at byte {pos}")
+    if pos > end:
+        raise ValueError(f"{path}: truncated AEDAT4 packet before byte {end}")
     if not chunks:
         return tuple(np.zeros(0, np.int64) for _ in range(4))
     return tuple(np.concatenate(c) for c in zip(*chunks))

@@ -1,0 +1,279 @@
+"""Accuracy of the integer model after one-shot compression: every network x method x sparsity.
+
+    python -m benchmarks.accuracy                      # the full grid (hours on 2 cores; resumable)
+    python -m benchmarks.accuracy --networks event-mnist --calib 1000 --seeds 0
+    python -m benchmarks.accuracy --smoke              # seconds: digits, 2 sparsities, 200 test samples
+
+For each reference network (compress/checkpoints/), each method (osbc, obc, magnitude, rtn) and
+sparsity at `--bits` (4), plus the dense model at 8/4/3/2 bits, the compressed artifact is run by
+the integer reference `sim.reference` on the test split (the full split unless `--test-limit`),
+with calibration sets of `--calib` training samples drawn by each `--seeds` seed. rtn and
+magnitude use no calibration data and no randomness: they run once (calib 0, seed 0). rtn does
+not prune (it is the dense baseline); magnitude is magnitude pruning (LAMP allocation) + rtn.
+
+Results go to `<out>/results.json` after every run (rerunning skips what is there; a changed
+checkpoint drops that network's old results), then `<out>/results.md` (tables, mean ± std over
+seeds) and `<out>/<network>.png` (accuracy vs sparsity, a line per method).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from compress.snntorch_import import load_checkpoint
+from compress.train import float_accuracy
+from compress.train_reference import CHECKPOINTS, data, test_counts
+from sim import reference
+
+NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}
+METHODS = ("osbc", "obc", "magnitude", "rtn")
+CALIBRATED = ("osbc", "obc")
+SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
+DENSE_BITS = (8, 4, 3, 2)
+REPORT_CALIB = 32
+OUT = Path(__file__).resolve().parents[1] / "docs" / "accuracy"
+
+
+def plan(networks, methods, sparsities, bits, dense_bits, calibs, seeds) -> list[dict]:
+    """Every run of the grid, in the order a partial run is most useful: all methods at the first
+    calibration size and seed, then the other seeds, then the other sizes. One calibration serves
+    all points of a (network, method, calib, seed)."""
+    runs = []
+    for net in networks:
+        for ci, calib in enumerate(calibs):
+            for si, seed in enumerate(seeds):
+                for method in methods:
+                    if method not in CALIBRATED and (ci or si):
+                        continue  # data-free methods run once
+                    c, s = (calib, seed) if method in CALIBRATED else (0, 0)
+                    # rtn does not prune (magnitude = magnitude pruning + rtn); dense magnitude = rtn
+                    # sparsest first: their masked systems are smallest, dense GPTQ is the slow part
+                    points = [(sp, bits) for sp in sorted(sparsities, reverse=True)] if method != "rtn" else []
+                    if method != "magnitude":
+                        points += [(0.0, b) for b in dense_bits]
+                    runs += [{"network": net, "method": method, "sparsity": sp, "bits": b, "calib": c, "seed": s}
+                             for sp, b in points]
+    return runs
+
+
+def key(run: dict) -> str:
+    return f"{run['network']}/{run['method']}/s{run['sparsity']}/b{run['bits']}/c{run['calib']}/seed{run['seed']}"
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+
+
+def save_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def integer_accuracy(art, counts: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
+    hits = 0
+    for i in range(0, len(y), batch):
+        hits += int((reference.run(art, counts[:, i:i + batch]).classes == y[i:i + batch]).sum())
+    return hits / len(y)
+
+
+def calibration_counts(encoding: dict, calib: int, seed: int) -> np.ndarray:
+    """`calib` training samples chosen by `seed` (rate codes also drawn with `seed`)."""
+    x, _, encode = data(encoding, "train")
+    pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(calib, len(x)), replace=False))
+    return encode(x[pick], seed)
+
+
+def compress_points(model, spec: dict, method: str, points: list[tuple[float, int]], calib_counts):
+    """Yield ((sparsity, bits), artifact) for every point from one calibration and one OBS trace."""
+    from compress.calibrate import calibrate
+    from compress.pipeline import Compressor
+    from compress.snntorch_import import float_layers
+
+    enc = spec["encoding"]
+    calib = calibrate(model, calib_counts, current=(method == "obc"), progress=False)
+    comp = Compressor(float_layers(model), calib, method, progress=False)
+    for sp, b in points:
+        art, _ = comp.compress(sp, b, steps=enc["steps"], input_max_count=enc.get("max_count", 1),
+                               meta={"encoding": enc})
+        yield (sp, b), art
+
+
+def run_grid(args) -> dict:
+    out = Path(args.out)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": {}, "networks": {}}
+    runs = plan(args.networks, args.methods, args.sparsities, args.bits, args.dense_bits, args.calib, args.seeds)
+    bar = tqdm(total=len(runs), desc="accuracy", unit="run")
+    for net in args.networks:
+        ckpt = CHECKPOINTS / NETWORKS[net]
+        model, spec = load_checkpoint(ckpt)
+        info = {"checkpoint": str(ckpt.relative_to(CHECKPOINTS.parent.parent)), "hash": file_hash(ckpt),
+                "test_limit": args.test_limit, "encoding": spec["encoding"], "train": spec.get("train")}
+        old = results["networks"].get(net)
+        if old and (old["hash"] != info["hash"] or old["test_limit"] != info["test_limit"]):
+            results["runs"] = {k: v for k, v in results["runs"].items() if not k.startswith(net + "/")}
+            old = None
+        counts, y = test_counts(spec["encoding"], args.test_limit)
+        if old is None:
+            info["float_accuracy"] = float_accuracy(model, counts, y)
+            results["networks"][net] = info
+            save_json(results_path, results)
+        groups: dict[tuple, list[dict]] = {}
+        for run in runs:
+            if run["network"] == net:
+                groups.setdefault((run["method"], run["calib"], run["seed"]), []).append(run)
+        for (method, calib, seed), group in groups.items():
+            todo = [r for r in group if key(r) not in results["runs"]]
+            bar.update(len(group) - len(todo))
+            if not todo:
+                continue
+            start = time.time()
+            # rtn and magnitude ignore the data; the Compressor still wants a calibration for its loss report
+            calib_counts = calibration_counts(spec["encoding"], calib or REPORT_CALIB, seed)
+            points = [(r["sparsity"], r["bits"]) for r in todo]
+            for (sp, b), art in compress_points(model, spec, method, points, calib_counts):
+                run = next(r for r in todo if (r["sparsity"], r["bits"]) == (sp, b))
+                results["runs"][key(run)] = {**run, "accuracy": integer_accuracy(art, counts, y),
+                                             "achieved_sparsity": 1 - sum(l.nnz for l in art.layers) /
+                                             sum(l.n_in * l.n_out for l in art.layers),
+                                             "seconds": round(time.time() - start, 1)}
+                start = time.time()
+                save_json(results_path, results)
+                bar.update(1)
+    bar.close()
+    return results
+
+
+# ------------------------------------------------------------------------------------ report
+
+def summary(results: dict) -> dict:
+    """{(network, method, sparsity, bits, calib): (mean, std, n)} over seeds."""
+    acc: dict[tuple, list[float]] = {}
+    for r in results["runs"].values():
+        acc.setdefault((r["network"], r["method"], r["sparsity"], r["bits"], r["calib"]), []).append(r["accuracy"])
+    return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in acc.items()}
+
+
+def cell(stats, k) -> str:
+    if k not in stats:
+        return "—"
+    m, s, n = stats[k]
+    return f"{100 * m:.2f}" + (f" ± {100 * s:.2f}" if n > 1 else "")
+
+
+def markdown(results: dict, bits: int) -> str:
+    stats = summary(results)
+    lines = ["# Integer-model accuracy after one-shot compression (generated by benchmarks/accuracy.py)", ""]
+    for net, info in results["networks"].items():
+        keys = [k for k in stats if k[0] == net]
+        if not keys:
+            continue
+        calibs = sorted({k[4] for k in keys if k[1] in CALIBRATED}) or [0]
+        sps = sorted({k[2] for k in keys if k[2] > 0})
+        dense = sorted({k[3] for k in keys if k[2] == 0}, reverse=True)
+        n_test = info["test_limit"] or "full"
+        lines += [f"## {net}", "",
+                  f"Float (snnTorch) test accuracy **{100 * info['float_accuracy']:.2f} %**; test samples: {n_test}; "
+                  f"checkpoint `{info['checkpoint']}` ({info['hash']}). Accuracy in %, mean ± std over seeds.", ""]
+        for calib in calibs:
+            lines += [f"### {bits}-bit, pruned (calibration {calib} samples for osbc/obc)", "",
+                      "| method | " + " | ".join(f"{100 * s:g} %" for s in sps) + " |",
+                      "|---|" + "---|" * len(sps)]
+            for m in METHODS:
+                c = calib if m in CALIBRATED else 0
+                if any((net, m, s, bits, c) in stats for s in sps):
+                    lines.append(f"| {m} | " + " | ".join(cell(stats, (net, m, s, bits, c)) for s in sps) + " |")
+            lines += ["", f"### dense, by bit width (calibration {calib})", "",
+                      "| method | " + " | ".join(f"{b} bit" for b in dense) + " |", "|---|" + "---|" * len(dense)]
+            for m in METHODS:
+                c = calib if m in CALIBRATED else 0
+                if any((net, m, 0.0, b, c) in stats for b in dense):
+                    lines.append(f"| {m} | " + " | ".join(cell(stats, (net, m, 0.0, b, c)) for b in dense) + " |")
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, out: Path, bits: int) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = summary(results)
+    written = []
+    for net, info in results["networks"].items():
+        keys = [k for k in stats if k[0] == net and k[2] > 0 and k[3] == bits]
+        if not keys:
+            continue
+        calib = max((k[4] for k in keys if k[1] in CALIBRATED), default=0)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for m in METHODS:
+            c = calib if m in CALIBRATED else 0
+            pts = sorted((k[2], stats[k]) for k in keys if k[1] == m and k[4] == c)
+            if pts:
+                xs = [100 * p for p, _ in pts]
+                ax.errorbar(xs, [100 * s[0] for _, s in pts], yerr=[100 * s[1] for _, s in pts],
+                            marker="o", ms=3, capsize=2, label=m)
+        ax.axhline(100 * info["float_accuracy"], color="k", ls="--", lw=0.8, label="dense float")
+        ax.set_xlabel("sparsity (%)")
+        ax.set_ylabel("integer test accuracy (%)")
+        ax.set_title(f"{net}: {bits}-bit weights, calibration {calib}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out / f"{net}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def parse_list(kind):
+    return lambda text: [kind(v) for v in text.split(",") if v]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--networks", type=parse_list(str), default=["event-mnist", "mnist", "digits"])
+    p.add_argument("--methods", type=parse_list(str), default=list(METHODS))
+    p.add_argument("--sparsities", type=parse_list(float), default=list(SPARSITIES))
+    p.add_argument("--bits", type=int, default=4)
+    p.add_argument("--dense-bits", type=parse_list(int), default=list(DENSE_BITS))
+    p.add_argument("--calib", type=parse_list(int), default=[1000, 128])
+    p.add_argument("--seeds", type=parse_list(int), default=[0, 1, 2])
+    p.add_argument("--test-limit", type=int, help="evaluate on the first N test samples only")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--smoke", action="store_true", help="seconds-long check of the whole path (for CI)")
+    args = p.parse_args(argv)
+    for net in args.networks:
+        if net not in NETWORKS:
+            p.error(f"--networks: unknown {net!r}; choose from {', '.join(NETWORKS)}")
+    for m in args.methods:
+        if m not in METHODS:
+            p.error(f"--methods: unknown {m!r}; choose from {', '.join(METHODS)}")
+    if args.smoke:
+        args.networks, args.sparsities, args.dense_bits = ["digits"], [0.5, 0.9], [4]
+        args.calib, args.seeds, args.test_limit = [64], [0], args.test_limit or 200
+        args.out = args.out or Path(tempfile.mkdtemp(prefix="accuracy-smoke-"))
+    args.out = args.out or OUT
+    torch.set_num_threads(args.threads)
+    results = run_grid(args)
+    (args.out / "results.md").write_text(markdown(results, args.bits))
+    written = plots(results, args.out, args.bits)
+    print(markdown(results, args.bits))
+    print(f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}" + "".join(f", {w}" for w in written))
+
+
+if __name__ == "__main__":
+    main()

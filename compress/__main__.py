@@ -1,0 +1,111 @@
+"""Compress a trained snnTorch SNN in one shot and write the integer artifact.
+
+    python -m compress --dataset digits --method osbc --sparsity 0.9 --bits 4 --out net.npz
+    python -m compress --model my.pt --dataset mnist --method magnitude --sparsity 0.97 --calib 512 --out m.npz
+
+Without --model the bundled digits checkpoint is used. Calibration samples come from the training
+split (chosen and spike-encoded from --seed, with the checkpoint's code and steps); the summary's
+accuracy is the integer model's (sim.reference) on the test split.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sim import datasets, reference
+from sim.artifact import save
+
+from .calibrate import calibrate
+from .pipeline import METHODS, Compressor, check_bits
+from .allocate import RULES, check_sparsity
+from .snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
+
+
+def calibration_counts(dataset: str, n: int, code: str, steps: int, seed: int) -> np.ndarray:
+    """n training samples picked and encoded deterministically from seed: uint8 [T, n, F]."""
+    if n < 1:
+        raise ValueError(f"calib: need at least one calibration sample, got {n}")
+    x, _ = datasets.load(dataset, "train")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
+    return datasets.encode(x[pick], code, steps, seed)
+
+
+def summary(reports, accuracy: float | None) -> str:
+    head = f"{'layer':>5} {'shape':>10} {'sparsity':>8} {'nnz':>7} {'CSR bits':>9} {'dense bits':>10} " \
+           f"{'loss pruned':>11} {'loss +quant':>11}"
+    lines = [head, "-" * len(head)]
+    for k, r in enumerate(reports):
+        lines.append(f"{k:>5} {f'{r.n_in}x{r.n_out}':>10} {r.sparsity:>8.4f} {r.nnz:>7} {r.memory.csr_bits:>9} "
+                     f"{r.memory.dense_bits:>10} {r.loss_pruned:>11.4g} {r.loss_quantised:>11.4g}")
+    nnz = sum(r.nnz for r in reports)
+    total = sum(r.n_in * r.n_out for r in reports)
+    lines.append(f"{'all':>5} {'':>10} {1 - nnz / total:>8.4f} {nnz:>7} {sum(r.memory.csr_bits for r in reports):>9} "
+                 f"{sum(r.memory.dense_bits for r in reports):>10}")
+    lines.append("membrane loss: |dW X~|^2 / |W X~|^2 on the calibration traces, per layer")
+    if accuracy is not None:
+        lines.append(f"integer model test accuracy: {accuracy:.4f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m compress", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=CHECKPOINT_DEFAULT, help="checkpoint (default: bundled digits)")
+    p.add_argument("--dataset", choices=datasets.DATASETS, required=True)
+    p.add_argument("--method", choices=METHODS, default="osbc")
+    p.add_argument("--sparsity", type=float, default=0.9)
+    p.add_argument("--bits", type=int, default=4)
+    p.add_argument("--calib", type=int, default=256, help="calibration samples from the training split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allocation", choices=RULES, default="lamp", help="per-layer sparsity rule")
+    p.add_argument("--damp", type=float, default=0.01, help="Hessian damping, relative to its mean diagonal")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test samples only")
+    p.add_argument("--no-eval", action="store_true", help="skip the integer test accuracy")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        check_sparsity(args.sparsity)
+        check_bits(args.bits)
+        if args.damp <= 0:
+            raise ValueError(f"damp: must be > 0, got {args.damp}")
+        if args.method == "rtn" and args.sparsity > 0:
+            raise ValueError("sparsity: the rtn method does not prune; use --sparsity 0 or another method")
+        torch.manual_seed(args.seed)
+        model, spec = load_checkpoint(args.model)
+        layers = float_layers(model)
+        enc = spec.get("encoding", {})
+        code, steps = enc.get("code", "rate"), int(enc.get("steps", 25))
+        counts = calibration_counts(args.dataset, args.calib, code, steps, args.seed)
+        if counts.shape[2] != layers[0].weight.shape[1]:
+            raise ValueError(f"dataset: {args.dataset} has {counts.shape[2]} inputs, the model takes "
+                             f"{layers[0].weight.shape[1]}")
+        t0 = time.perf_counter()
+        calib = calibrate(model, counts, current=args.method == "obc")
+        comp = Compressor(layers, calib, args.method, allocation=args.allocation, damp=args.damp)
+        encoding = {"dataset": args.dataset, "code": code, "steps": steps, "seed": enc.get("seed", 0)}
+        art, reports = comp.compress(args.sparsity, args.bits, steps=steps,
+                                     meta={"source": str(args.model), "seed": args.seed, "encoding": encoding,
+                                           "damp": args.damp})
+        elapsed = time.perf_counter() - t0
+        save(art, args.out)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    accuracy = None
+    if not args.no_eval:
+        x, y = datasets.load(args.dataset, "test")
+        if args.test_limit:
+            x, y = x[:args.test_limit], y[:args.test_limit]
+        accuracy = float((reference.run(art, datasets.encode(x, code, steps, encoding["seed"])).classes == y).mean())
+    print(summary(reports, accuracy))
+    print(f"compressed in {elapsed:.1f} s -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

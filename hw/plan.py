@@ -1,0 +1,163 @@
+"""What the generator needs from an artifact: widths and memory contents per layer, checked up front.
+
+Everything here is plain Python/numpy so that a model the core cannot hold is refused with a
+one-line `GeneratorError` before any Amaranth elaboration starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.artifact import Artifact, Layer, leak
+
+# Limits of this generator (not of the format): they keep every counter and word to sane widths.
+MAX_NEURONS = 1 << 16  # per layer, inputs and outputs: 16-bit addresses
+MAX_SYNAPSES = 1 << 24  # per layer
+MAX_V_WIDTH = 32  # membrane bits; the leak multiplier is v_width x (leak_f + 1)
+STORAGES = ("auto", "csr", "dense")
+PARAMS = ("theta", "bias", "leak_b")  # per-neuron constants, in ROM word order
+
+
+class GeneratorError(ValueError):
+    """An artifact this generator cannot build; the message names the layer and the field."""
+
+
+def bits(n: int) -> int:
+    """Unsigned bits to hold 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def signed_width(values) -> int:
+    values = np.asarray(values, np.int64)
+    lo, hi = int(min(values.min(), 0)), int(max(values.max(), 0))
+    return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
+
+
+def next_base(layer: Layer, v: np.ndarray, fired: np.ndarray) -> np.ndarray:
+    """The value the membrane RAM holds between steps: V(t+1) minus the weighted input of step t+1.
+
+    Storing L(V) - r·θ + bias (subtract) or L((1-r)·V) + bias (zero) lets the accumulate phase add
+    weights directly and the neuron pass only compare and prepare the next step.
+    """
+    lv = leak(v, layer.leak_b, layer.leak_f)
+    if layer.reset == "subtract":
+        return lv - fired * layer.theta + layer.bias
+    return np.where(fired, 0, lv) + layer.bias
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """Widths and memory contents of one layer.
+
+    storage "csr": `rows[j]` = start | end << ptr_width, `synapses` = idx | val << out_width.
+    storage "dense": no row memory (row j starts at j·n_out), `synapses` = val of every (j, i),
+    zeros included; chosen when that takes fewer bits than the CSR (weakly pruned layers).
+    """
+    index: int
+    n_in: int
+    n_out: int
+    storage: str
+    in_width: int  # input address bits
+    out_width: int  # output address bits
+    ptr_width: int  # synapse address bits, up to the number of words
+    w_bits: int
+    v_width: int
+    leak_f: int
+    reset: str
+    rows: list[int] | None
+    synapses: list[int]
+    v_init: list[int]  # membrane RAM after reset = next_base(V(0) = 0)
+    theta: list[int]
+    bias: list[int]
+    leak_b: list[int]
+
+    @property
+    def syn_width(self) -> int:
+        return self.w_bits + (self.out_width if self.storage == "csr" else 0)
+
+    def param_shape(self, name: str) -> tuple[int, bool]:
+        """(bits, signed) of a per-neuron constant."""
+        if name == "leak_b":
+            return self.leak_f + 1, False
+        return signed_width(getattr(self, name)), True
+
+    @property
+    def varying_params(self) -> list[str]:
+        """Constants that differ between neurons and so need the parameter ROM."""
+        return [name for name in PARAMS if len(set(getattr(self, name))) > 1]
+
+    @property
+    def params_rom(self) -> list[int] | None:
+        """One word per neuron: the varying constants packed low to high, two's complement."""
+        names = self.varying_params
+        if not names:
+            return None
+        words = np.zeros(self.n_out, np.int64)
+        shift = 0
+        for name in names:
+            width = self.param_shape(name)[0]
+            words |= (np.asarray(getattr(self, name), np.int64) & ((1 << width) - 1)) << shift
+            shift += width
+        return words.tolist()
+
+    def memory_bits(self) -> dict[str, int]:
+        """Bits of each memory the layer instantiates (before block-RAM rounding)."""
+        bits_of = {"synapses": len(self.synapses) * self.syn_width, "membrane": self.n_out * self.v_width}
+        if self.rows is not None:
+            bits_of["rows"] = self.n_in * 2 * self.ptr_width
+        if self.varying_params:
+            bits_of["params"] = self.n_out * sum(self.param_shape(n)[0] for n in self.varying_params)
+        return bits_of
+
+
+def _storage_bits(layer: Layer) -> dict[str, int]:
+    out_width, ptr_width = bits(layer.n_out - 1), bits(layer.nnz)
+    return {"csr": layer.nnz * (out_width + layer.w_bits) + layer.n_in * 2 * ptr_width,
+            "dense": layer.n_in * layer.n_out * layer.w_bits}
+
+
+def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
+    where = f"l{k}"
+    for name, n in (("n_in", layer.n_in), ("n_out", layer.n_out)):
+        if n > MAX_NEURONS:
+            raise GeneratorError(f"{where}.shape: {name} = {n} exceeds the generator's {MAX_NEURONS} neurons per layer")
+    if layer.nnz > MAX_SYNAPSES:
+        raise GeneratorError(f"{where}.idx: {layer.nnz} synapses exceed the generator's {MAX_SYNAPSES} per layer")
+    # The stored base and every partial sum lie inside the proven bound (docs/hw-core.md), so
+    # v_width bits suffice; theta and bias get their own widths.
+    if layer.v_width > MAX_V_WIDTH:
+        raise GeneratorError(f"{where}.v_bound: membrane needs {layer.v_width} bits, more than the generator's "
+                             f"{MAX_V_WIDTH}; lower the weights/thresholds or use a leak < 1")
+    if storage not in STORAGES:
+        raise GeneratorError(f"storage: unknown {storage!r}; choose one of {', '.join(STORAGES)}")
+    if storage == "auto":
+        sizes = _storage_bits(layer)
+        storage = "dense" if sizes["dense"] < sizes["csr"] else "csr"
+    if storage == "dense" and layer.n_in * layer.n_out > MAX_SYNAPSES:
+        raise GeneratorError(f"{where}.shape: {layer.n_in}x{layer.n_out} dense weights exceed the generator's "
+                             f"{MAX_SYNAPSES} words; use CSR storage")
+    out_width = bits(layer.n_out - 1)
+    w_mask = (1 << layer.w_bits) - 1
+    if storage == "csr":
+        ptr_width = bits(layer.nnz)
+        rows = (layer.ptr[:-1] | (layer.ptr[1:] << ptr_width)).tolist()
+        synapses = (layer.idx | ((layer.val & w_mask) << out_width)).tolist() or [0]
+    else:
+        ptr_width = bits(layer.n_in * layer.n_out)
+        rows = None
+        synapses = (layer.dense().T.reshape(-1) & w_mask).tolist()  # row j = weights j -> 0..n_out-1
+    zero = np.zeros(layer.n_out, np.int64)
+    v_init = next_base(layer, zero, zero > layer.theta)
+    return LayerPlan(index=k, n_in=layer.n_in, n_out=layer.n_out, storage=storage, in_width=bits(layer.n_in - 1),
+                     out_width=out_width, ptr_width=ptr_width, w_bits=layer.w_bits, v_width=layer.v_width,
+                     leak_f=layer.leak_f, reset=layer.reset, rows=rows, synapses=synapses,
+                     v_init=v_init.tolist(), theta=layer.theta.tolist(), bias=layer.bias.tolist(),
+                     leak_b=layer.leak_b.tolist())
+
+
+def plan(art: Artifact, storage: str = "auto") -> list[LayerPlan]:
+    """Plans of every layer; `storage` auto picks per layer the smaller of CSR and dense."""
+    if not isinstance(art, Artifact):
+        raise GeneratorError(f"artifact: expected a sim.artifact.Artifact, got {type(art).__name__}")
+    return [plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)]

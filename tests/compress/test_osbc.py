@@ -1,0 +1,142 @@
+"""The OSBC algorithm on tiny layers, checked against brute force and least squares."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from compress import osbc
+
+DAMP = 0.01
+
+
+def layer_problem(rng, d=6, rows=3, samples=8, steps=5, beta=0.75, p=0.4):
+    """Random spike trains, their leaky traces X~ [m, d], the damped Hessian and random weights."""
+    x = torch.from_numpy((rng.random((steps, samples, d)) < p).astype(np.float64))
+    acc = osbc.HessianAccumulator(d, np.full(rows, beta))
+    acc.add(x)
+    traces = osbc.leaky_traces(x, beta).reshape(-1, d).numpy()
+    hess, _ = osbc.damp(acc.hessian(), DAMP)
+    return traces, hess, rng.normal(size=(rows, d))
+
+
+def lstsq_fit(traces, hess, w, keep):
+    """Least-squares optimum of 2|X~ (w' - w)|^2 / m + lam |w' - w|^2 over w' supported on keep,
+    solved as a stacked least-squares problem (no Hessian inverse involved)."""
+    m, d = traces.shape
+    raw = 2 * traces.T @ traces / m
+    assert np.all(raw.diagonal() > 0), "no dead inputs here: damping is then DAMP x mean diagonal"
+    lam = DAMP * raw.diagonal().mean()
+    a = np.vstack([np.sqrt(2 / m) * traces, np.sqrt(lam) * np.eye(d)])
+    sol = np.zeros(d)
+    if keep.any():
+        sol[keep] = np.linalg.lstsq(a[:, keep], a @ w, rcond=None)[0]
+    return sol, float((sol - w) @ hess[0] @ (sol - w) / 2)
+
+
+def test_membrane_hessian_is_the_membrane_error(rng):
+    # d^T H d / 2 must equal the mean squared membrane error of the weight change d, U_t = sum beta^(t-k) d.x_k.
+    d, steps, samples, beta = 5, 7, 4, 0.6
+    x = torch.from_numpy((rng.random((steps, samples, d)) < 0.5).astype(np.float64))
+    acc = osbc.HessianAccumulator(d, np.array([beta]))
+    acc.add(x[:, :2])
+    acc.add(x[:, 2:])
+    dw = rng.normal(size=d)
+    u = np.zeros(samples)
+    err = 0.0
+    for t in range(steps):
+        u = beta * u + x[t].numpy() @ dw
+        err += (u ** 2).sum()
+    assert np.isclose(dw @ acc.hessian()[0] @ dw / 2, err / (steps * samples))
+
+
+def test_membrane_hessian_groups_per_neuron_beta():
+    acc = osbc.HessianAccumulator(3, np.array([0.5, 0.0, 0.5, 0.9]))
+    assert acc.betas.tolist() == [0.0, 0.5, 0.9] and acc.group.tolist() == [1, 0, 1, 2]
+    with pytest.raises(ValueError, match="calib: the calibration set is empty"):
+        acc.hessian()
+
+
+def test_dead_inputs_get_unit_diagonal_then_damping():
+    h = np.diag([2.0, 0.0, 4.0])[None]
+    damped, dead = osbc.damp(h, 0.01)
+    assert dead.tolist() == [[False, True, False]]
+    assert np.allclose(np.diagonal(damped[0]), np.array([2.0, 1.0, 4.0]) + 0.01 * 7 / 3)
+
+
+def test_one_at_a_time_trace_is_greedy_exact_obs(rng):
+    traces, hess, w = layer_problem(rng)
+    trace = osbc.obs_trace(w, hess, group_frac=0)
+    for r in range(len(w)):
+        keep = np.ones(w.shape[1], bool)
+        for k, q in enumerate(trace.order[r]):
+            candidates = {j: lstsq_fit(traces, hess, w[r], keep & (np.arange(len(keep)) != j))[1]
+                          for j in np.flatnonzero(keep)}
+            assert candidates[q] <= min(candidates.values()) + 1e-12, f"row {r} step {k}"
+            keep[q] = False
+            assert np.isclose(trace.loss[r, k + 1], candidates[q], rtol=1e-8, atol=1e-12)
+
+
+def test_group_removal_losses_are_exact_for_every_prefix(rng):
+    traces, hess, w = layer_problem(rng, d=9)
+    trace = osbc.obs_trace(w, hess, group_frac=0.4)  # groups of 3, 2, 1, ...
+    for r in range(len(w)):
+        for k in range(w.shape[1] + 1):
+            keep = np.ones(w.shape[1], bool)
+            keep[trace.order[r, :k]] = False
+            assert np.isclose(trace.loss[r, k], lstsq_fit(traces, hess, w[r], keep)[1], rtol=1e-8, atol=1e-12)
+        assert sorted(trace.order[r]) == list(range(w.shape[1]))
+
+
+def test_float32_trace_follows_float64(rng):
+    _, hess, w = layer_problem(rng, d=40, rows=4, samples=30)
+    t64 = osbc.obs_trace(w, hess, group_frac=1 / 8)
+    t32 = osbc.obs_trace(w, hess, group_frac=1 / 8, dtype=torch.float32)
+    assert np.allclose(t32.loss, t64.loss, rtol=1e-3, atol=1e-6 * t64.loss[:, -1].max())
+
+
+def test_fit_mask_is_the_least_squares_optimum(rng):
+    traces, hess, w = layer_problem(rng, d=7, rows=4)
+    keep = rng.random(w.shape) < 0.5
+    keep[0] = False  # an empty row
+    fitted = osbc.fit_mask(w, hess, np.zeros(len(w), np.int64), keep)
+    assert np.all(fitted[~keep] == 0)
+    for r in range(len(w)):
+        assert np.allclose(fitted[r], lstsq_fit(traces, hess, w[r], keep[r])[0])
+
+
+def test_select_mask_hits_the_count_with_least_total_key(rng):
+    _, hess, w = layer_problem(rng, d=5, rows=3)
+    trace = osbc.obs_trace(w, hess, group_frac=0)
+    key = np.concatenate([np.zeros((3, 1)), np.cumsum(np.maximum.accumulate(np.diff(trace.loss, axis=1), 1), 1)], 1)
+    for n in range(16):
+        keep = osbc.select_mask(trace, n)
+        assert (~keep).sum() == n
+        counts = (~keep).sum(1)
+        for r in range(3):  # every row loses a prefix of its greedy order
+            assert not keep[r, trace.order[r, :counts[r]]].any()
+        best = min(sum(key[r, c[r]] for r in range(3))
+                   for c in itertools.product(range(6), repeat=3) if sum(c) == n)
+        assert np.isclose(sum(key[r, counts[r]] for r in range(3)), best)
+    with pytest.raises(ValueError, match="n_prune"):
+        osbc.select_mask(trace, 16)
+
+
+def test_gptq_values_on_grid_respect_mask_and_beat_rounding(rng):
+    _, hess, w = layer_problem(rng, d=24, rows=16, samples=40)
+    keep = rng.random(w.shape) < 0.6
+    group = np.zeros(len(w), np.int64)
+    fitted = osbc.fit_mask(w, hess, group, keep)
+    for bits in (2, 3, 4, 8):
+        scale, qmax = osbc.row_scales(fitted, bits)
+        q = osbc.quantise(fitted, hess, group, keep, scale, qmax)
+        assert np.array_equal(q, np.round(q)) and np.abs(q).max() <= qmax
+        assert np.all(q[~keep] == 0)
+        rounded = osbc.rtn(fitted, scale, qmax)
+        loss = osbc.membrane_loss(fitted, q * scale[:, None], hess, group)
+        assert loss <= osbc.membrane_loss(fitted, rounded * scale[:, None], hess, group)
+
+
+def test_magnitude_mask_removes_the_smallest():
+    w = np.array([[0.5, -0.1, 2.0], [-0.05, 1.0, 0.3]])
+    assert osbc.magnitude_mask(w, 3).tolist() == [[True, False, True], [False, True, False]]
