@@ -3,6 +3,7 @@
     python -m benchmarks.accuracy                      # the full grid (hours on 2 cores; resumable)
     python -m benchmarks.accuracy --networks event-mnist --calib 1000 --seeds 0
     python -m benchmarks.accuracy --smoke              # seconds: digits, 2 sparsities, 200 test samples
+    python -m benchmarks.accuracy --report             # tables and plots again from results.json
 
 For each reference network (compress/checkpoints/), each method (osbc, obc, magnitude, rtn) and
 sparsity at `--bits` (4), plus the dense model at 8/4/3/2 bits, the compressed artifact is run by
@@ -18,6 +19,7 @@ seeds) and `<out>/<network>.png` (accuracy vs sparsity, a line per method).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -73,11 +75,21 @@ def file_hash(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()[:12]
 
 
-def save_json(path: Path, obj) -> None:
+def save_results(path: Path, results: dict, net: str) -> dict:
+    """Merge this process's results for `net` into the file under a lock, so that several
+    benchmark processes (other networks or slices of the grid) can share one results.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        disk = json.loads(path.read_text()) if path.exists() else {"runs": {}, "networks": {}}
+        if disk["networks"].get(net, {}).get("hash") != results["networks"][net]["hash"]:
+            disk["runs"] = {k: v for k, v in disk["runs"].items() if not k.startswith(net + "/")}
+        disk["networks"][net] = results["networks"][net]
+        disk["runs"].update({k: v for k, v in results["runs"].items() if k.startswith(net + "/")})
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(disk, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    return disk
 
 
 def integer_accuracy(art, counts: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
@@ -128,7 +140,7 @@ def run_grid(args) -> dict:
         if old is None:
             info["float_accuracy"] = float_accuracy(model, counts, y)
             results["networks"][net] = info
-            save_json(results_path, results)
+            save_results(results_path, results, net)
         groups: dict[tuple, list[dict]] = {}
         for run in runs:
             if run["network"] == net:
@@ -149,10 +161,10 @@ def run_grid(args) -> dict:
                                              sum(l.n_in * l.n_out for l in art.layers),
                                              "seconds": round(time.time() - start, 1)}
                 start = time.time()
-                save_json(results_path, results)
+                results = save_results(results_path, results, net)
                 bar.update(1)
     bar.close()
-    return results
+    return json.loads(results_path.read_text())  # with what other processes added meanwhile
 
 
 # ------------------------------------------------------------------------------------ report
@@ -216,20 +228,25 @@ def plots(results: dict, out: Path, bits: int) -> list[Path]:
         if not keys:
             continue
         calib = max((k[4] for k in keys if k[1] in CALIBRATED), default=0)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for m in METHODS:
-            c = calib if m in CALIBRATED else 0
-            pts = sorted((k[2], stats[k]) for k in keys if k[1] == m and k[4] == c)
-            if pts:
-                xs = [100 * p for p, _ in pts]
-                ax.errorbar(xs, [100 * s[0] for _, s in pts], yerr=[100 * s[1] for _, s in pts],
-                            marker="o", ms=3, capsize=2, label=m)
-        ax.axhline(100 * info["float_accuracy"], color="k", ls="--", lw=0.8, label="dense float")
-        ax.set_xlabel("sparsity (%)")
-        ax.set_ylabel("integer test accuracy (%)")
-        ax.set_title(f"{net}: {bits}-bit weights, calibration {calib}")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        # right panel: zoom on the top of the range, where the second-order methods differ
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        float_acc = 100 * info["float_accuracy"]
+        for ax, zoom in zip(axes, (False, True)):
+            for m in METHODS:
+                c = calib if m in CALIBRATED else 0
+                pts = sorted((k[2], stats[k]) for k in keys if k[1] == m and k[4] == c)
+                if pts:
+                    ax.errorbar([100 * p for p, _ in pts], [100 * s[0] for _, s in pts],
+                                yerr=[100 * s[1] for _, s in pts], marker="o", ms=3, capsize=2, label=m)
+            ax.axhline(float_acc, color="k", ls="--", lw=0.8, label="dense float")
+            if zoom:
+                ax.set_ylim(float_acc - 8, float_acc + 1)
+                ax.set_xlim(85, 100)
+            ax.set_xlabel("sparsity (%)")
+            ax.set_ylabel("integer test accuracy (%)")
+            ax.set_title(f"{net}: {bits}-bit weights, calibration {calib}" + (" (zoom)" if zoom else ""))
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
         fig.tight_layout()
         path = out / f"{net}.png"
         fig.savefig(path, dpi=110)
@@ -255,6 +272,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path)
     p.add_argument("--smoke", action="store_true", help="seconds-long check of the whole path (for CI)")
+    p.add_argument("--report", action="store_true", help="only rewrite results.md and the plots from results.json")
     args = p.parse_args(argv)
     for net in args.networks:
         if net not in NETWORKS:
@@ -268,7 +286,7 @@ def main(argv=None) -> None:
         args.out = args.out or Path(tempfile.mkdtemp(prefix="accuracy-smoke-"))
     args.out = args.out or OUT
     torch.set_num_threads(args.threads)
-    results = run_grid(args)
+    results = json.loads((args.out / "results.json").read_text()) if args.report else run_grid(args)
     (args.out / "results.md").write_text(markdown(results, args.bits))
     written = plots(results, args.out, args.bits)
     print(markdown(results, args.bits))

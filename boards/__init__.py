@@ -15,12 +15,12 @@ from amaranth_boards.ulx3s import (ULX3S_12F_Platform, ULX3S_25F_Platform, ULX3S
 
 @dataclass(frozen=True)
 class Family:
-    """What differs between FPGA families for the build: block RAM geometry and tool names."""
+    """What differs between FPGA families for the build: block RAM geometry, bitstream file and
+    the names nextpnr gives the resources."""
 
     name: str
     ebr_shapes: tuple[tuple[int, int], ...]  # (depth, width) aspect ratios of one block RAM
-    nextpnr: str  # tool name; Amaranth's env-var convention (NEXTPNR_ICE40, ...) overrides it
-    pack: str
+    bitstream: str  # file suffix the packer writes
     # nextpnr --report utilisation keys -> generic resource names
     cells: dict[str, str]
 
@@ -30,11 +30,10 @@ class Family:
         return depth * width
 
 
-ICE40 = Family("ice40", ((256, 16), (512, 8), (1024, 4), (2048, 2)), "nextpnr-ice40", "icepack",
+ICE40 = Family("ice40", ((256, 16), (512, 8), (1024, 4), (2048, 2)), ".bin",
                {"ICESTORM_LC": "lut", "ICESTORM_RAM": "ebr", "ICESTORM_SPRAM": "spram",
                 "ICESTORM_DSP": "dsp", "SB_IO": "io"})
-ECP5 = Family("ecp5", ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
-              "nextpnr-ecp5", "ecppack",
+ECP5 = Family("ecp5", ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)), ".bit",
               {"TRELLIS_COMB": "lut", "DP16KD": "ebr", "MULT18X18D": "dsp", "TRELLIS_IO": "io"})
 
 

@@ -118,8 +118,8 @@ class CoreClock(Elaboratable):
                                             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1,
                                             i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
                                             o_CLKOP=self.clk, o_LOCK=locked)
-        if self.pll is not None:
-            platform.add_clock_constraint(self.clk, self.pll.out_hz)
+        # No constraint on `clk`: nextpnr derives the PLL output's from the oscillator pin's
+        # (amaranth-boards constrains it) and the PLL settings, i.e. the frequency actually made.
         # Reset-less counter: FPGA flip-flops start at their init value after configuration.
         m.domains.por = ClockDomain(reset_less=True, local=True)
         m.d.comb += ClockSignal("por").eq(self.clk)

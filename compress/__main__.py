@@ -35,6 +35,14 @@ def calibration_counts(dataset: str, n: int, code: str, steps: int, seed: int) -
     return datasets.encode(x[pick], code, steps, seed)
 
 
+def source_name(path: Path) -> str:
+    """The checkpoint path relative to the project root when inside it, so metadata is machine-independent."""
+    try:
+        return str(path.resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(path)
+
+
 def summary(reports, accuracy: float | None) -> str:
     head = f"{'layer':>5} {'shape':>10} {'sparsity':>8} {'nnz':>7} {'CSR bits':>9} {'dense bits':>10} " \
            f"{'loss pruned':>11} {'loss +quant':>11}"
@@ -88,8 +96,8 @@ def main(argv=None) -> int:
         calib = calibrate(model, counts, current=args.method == "obc")
         comp = Compressor(layers, calib, args.method, allocation=args.allocation, damp=args.damp)
         encoding = {"dataset": args.dataset, "code": code, "steps": steps, "seed": enc.get("seed", 0)}
-        art, reports = comp.compress(args.sparsity, args.bits, steps=steps,
-                                     meta={"source": str(args.model), "seed": args.seed, "encoding": encoding,
+        art, reports = comp.compress(args.sparsity, args.bits, steps=steps, input_max_count=enc.get("max_count", 1),
+                                     meta={"source": source_name(args.model), "seed": args.seed, "encoding": encoding,
                                            "damp": args.damp})
         elapsed = time.perf_counter() - t0
         save(art, args.out)

@@ -81,11 +81,10 @@ class Trace:
     loss: np.ndarray  # float64 [R, d + 1]
 
 
-def _row_blocks(n_rows: int, d: int, itemsize: int, desc: str | None):
+def _row_blocks(n_rows: int, d: int, itemsize: int) -> list[np.ndarray]:
+    """Row index blocks small enough that their d x d working matrices fit the memory budget."""
     per = max(1, min(n_rows, MEMORY_BUDGET // max(1, 3 * d * d * itemsize)))
-    starts = range(0, n_rows, per)
-    for s in tqdm(starts, desc=desc, unit="block", leave=False, disable=desc is None or len(starts) < 2):
-        yield np.arange(s, min(s + per, n_rows))
+    return [np.arange(s, min(s + per, n_rows)) for s in range(0, n_rows, per)]
 
 
 def _gather2(m: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -124,7 +123,7 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
         ct = hinv[batch, q]  # rows Q of the (symmetric) stale H^-1: [r, g, m]
         if p:
             ct -= pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2) @ pend[:, :p, :m]
-        hqq = ct.gather(2, q[:, :, None].expand(r, g, g).transpose(1, 2)).double().numpy()
+        hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().numpy()  # H^-1[Q, Q]
         linv = np.linalg.inv(np.linalg.cholesky(hqq))  # tiny g x g: numpy is far quicker than torch
         z = torch.from_numpy(linv @ w.gather(1, q).double().numpy()[:, :, None])[:, :, 0]
         bt = torch.from_numpy(linv).to(w.dtype) @ ct  # H^-1' = H^-1 - bt^T bt
@@ -167,8 +166,11 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
 
     torch.set_num_threads(1)
     try:
+        blocks = _row_blocks(n_rows, d, itemsize * workers)
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, _row_blocks(n_rows, d, itemsize * workers, desc)))
+            for _ in tqdm(pool.map(run, blocks), desc=desc, total=len(blocks), unit="block", leave=False,
+                          disable=desc is None or len(blocks) < 2):
+                pass
     finally:
         torch.set_num_threads(workers)
     return Trace(order=order, loss=loss)
@@ -205,7 +207,8 @@ def _masked_systems(hess, group, keep, rows):
 
 
 def _row_blocks_masked(keep, desc):
-    return _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8, desc)
+    blocks = _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8)
+    return tqdm(blocks, desc=desc, unit="block", leave=False, disable=desc is None or len(blocks) < 2)
 
 
 def fit_mask(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray,
@@ -263,8 +266,7 @@ def quantise(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.n
 def membrane_loss(w_ref: np.ndarray, w_new: np.ndarray, hess: np.ndarray, group: np.ndarray) -> float:
     """sum_r (w'_r - w_r)^T H_r (w'_r - w_r) / 2 = mean squared membrane error summed over neurons."""
     dw = np.asarray(w_new, np.float64) - np.asarray(w_ref, np.float64)
-    return float(sum(np.einsum("ri,ij,rj->", dw[group == g], hess[g], dw[group == g]) / 2
-                     for g in range(len(hess))))
+    return float(sum(((dw[group == g] @ hess[g]) * dw[group == g]).sum() / 2 for g in range(len(hess))))
 
 
 def magnitude_mask(weight: np.ndarray, n_prune: int) -> np.ndarray:

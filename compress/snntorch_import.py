@@ -16,6 +16,8 @@ from torch import nn
 
 from sim.artifact import Artifact, Layer
 
+from .osbc import row_scales, rtn
+
 LEAK_F = 8  # beta = b / 2^8: 0.5 and 1 - 2^-k (k <= 8) are exact
 CHECKPOINT_DEFAULT = Path(__file__).parent / "checkpoints" / "digits.pt"
 
@@ -110,13 +112,6 @@ def run_float(model: nn.Module, counts: torch.Tensor, record_inputs: bool = Fals
     return (stack, [torch.stack(i) for i in inputs]) if record_inputs else stack
 
 
-def quantize_rows(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row symmetric grid: scale_i = max|W_i| / (2^(bits-1) - 1); returns (scale [n_out], qmax)."""
-    qmax = (1 << (bits - 1)) - 1
-    amax = np.abs(weight).max(axis=1)
-    return np.where(amax > 0, amax / qmax, 1.0), qmax
-
-
 def integer_layer(fl: FloatLayer, w_int: np.ndarray, scale: np.ndarray, bits: int, leak_f: int = LEAK_F) -> Layer:
     """An artifact layer from integer weights on a per-neuron scale: the neuron's float dynamics
     divided by its scale, so thresholds and bias are rounded in the same units as the weights."""
@@ -133,8 +128,8 @@ def rtn_artifact(model_or_layers, bits: int = 4, *, steps: int, input_max_count:
     fls = model_or_layers if isinstance(model_or_layers, list) else float_layers(model_or_layers)
     layers = []
     for fl in fls:
-        scale, qmax = quantize_rows(fl.weight, bits)
-        w_int = np.clip(np.rint(fl.weight / scale[:, None]), -qmax, qmax)
+        scale, qmax = row_scales(fl.weight, bits)
+        w_int = rtn(fl.weight, scale, qmax)
         layers.append(integer_layer(fl, w_int, scale, bits))
     meta = {"method": "rtn", "bits": bits, "sparsity": 0.0, **(meta or {})}
     return Artifact.create(layers, input_max_count=input_max_count, steps=steps, meta=meta)

@@ -3,7 +3,8 @@
 It streams a job's samples into `events` (CLEAR, then per step the events and END), watches the
 spike stream of every layer, and saves per-layer spikes and the `cycles` of every step. Options
 from the job: `gap` (probability the input is idle in a cycle), `stall` (probability the output
-is not ready), `shuffle` (random event order inside a step), `seed`.
+is not ready), `shuffle` (random event order inside a step), `junk` (probability of an extra
+event with an address >= n_in, which the core must ignore), `seed`.
 """
 import os
 import random
@@ -18,12 +19,15 @@ DEADLOCK_CYCLES = 200_000
 PERIOD_NS = 10
 
 
-def _beats(counts, in_width, shuffle, rng):
+def _beats(counts, in_width, shuffle, junk, rng):
     beats = []
+    n_in = counts.shape[-1]
     for sample in counts:
         beats.append(CLEAR << in_width)
         for step in sample:
-            events = np.repeat(np.arange(step.shape[0]), step).tolist()
+            events = np.repeat(np.arange(n_in), step).tolist()
+            if junk and n_in < 1 << in_width:
+                events += [rng.randrange(n_in, 1 << in_width) for _ in events if rng.random() < junk]
             if shuffle:
                 rng.shuffle(events)
             beats += events
@@ -39,7 +43,7 @@ async def run_job(dut):
     widths, sizes = job["out_widths"].tolist(), job["n_outs"].tolist()
     gap, stall, seed = float(job["gap"]), float(job["stall"]), int(job["seed"])
     rng = random.Random(seed)
-    beats = _beats(counts, int(job["in_width"]), bool(job["shuffle"]), rng)
+    beats = _beats(counts, int(job["in_width"]), bool(job["shuffle"]), float(job["junk"]), rng)
 
     spikes = [np.zeros((n_samples, n_steps, n), np.uint8) for n in sizes]
     cycles = np.zeros((n_samples, n_steps), np.int64)

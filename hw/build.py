@@ -24,7 +24,7 @@ from sim.artifact import ArtifactError, load
 
 from . import fit, report
 from .plan import GeneratorError
-from .toolchain import ToolError, run_steps, steps_for
+from .toolchain import ToolError, progress_bar, run_steps, steps_for
 from .uart import UARTBridge, uart_divisor
 
 NAME = "snn_top"
@@ -74,14 +74,17 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
     bridge = UARTBridge(art, clk_hz=core_hz, baud=baud)
     out.mkdir(parents=True, exist_ok=True)
-    platform = board.platform()
-    # No source locations in the netlist: the bitstream must not depend on where the repo lives.
-    plan = platform.prepare(BoardTop(board, pll, bridge), name=NAME, emit_src=False,
-                            script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
-    plan.extract(out)
-    ran = run_steps(steps_for(board.family.name, NAME, list(board.pnr_args), seed), out, progress)
+    steps = steps_for(board.family.name, NAME, list(board.pnr_args), seed)
+    with progress_bar(1 + len(steps), progress) as bar:
+        bar.set_description("elaboration")
+        # No source locations in the netlist: the bitstream must not depend on where the repo lives.
+        plan = board.platform().prepare(BoardTop(board, pll, bridge), name=NAME, emit_src=False,
+                                        script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
+        plan.extract(out)
+        bar.update()
+        ran = run_steps(steps, out, bar)
 
-    bitstream = out / (f"{NAME}.bin" if board.family.name == "ice40" else f"{NAME}.bit")
+    bitstream = out / f"{NAME}{board.family.bitstream}"
     workload, counts = workload_of(art)
     result = report.assemble(
         art, board, estimate,

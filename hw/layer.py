@@ -90,6 +90,7 @@ class LifLayer(wiring.Component):
                 m.d.sync += [row_start.eq(self.events.payload.addr * p.n_out),
                              row_end.eq(self.events.payload.addr * p.n_out + p.n_out)]
         cur = Signal(pw)
+        cur_next = Signal(pw)  # cur + 1, kept in a register: no carry chain on the ready path
         end = Signal(pw)
         s_valid = Signal()  # syn_r.data holds a synapse
         m_valid = Signal()  # mem_r.data holds the membrane of m_idx
@@ -97,7 +98,7 @@ class LifLayer(wiring.Component):
         m_val = Signal(signed(p.w_bits))
 
         walking = cur != end
-        last = walking & (cur + 1 == end)
+        last = walking & (cur_next == end)
         take_row = row_valid & (~walking | last)
         drained = ~row_valid & ~walking & ~s_valid & ~m_valid
         if p.storage == "csr":
@@ -143,25 +144,26 @@ class LifLayer(wiring.Component):
                 ready = ~pending & (~row_valid | take_row)
                 accept = self.events.valid & ready
                 is_event = self.events.payload.kind == Kind.SPIKE
+                in_range = self.events.payload.addr < p.n_in  # out-of-range addresses are dropped
                 m.d.comb += [
                     self.events.ready.eq(ready),
-                    fetch.eq(accept & is_event),
+                    fetch.eq(accept & is_event & in_range),
                     syn_r.addr.eq(cur),
                     mem_r.addr.eq(syn_idx),
                     mem_w.addr.eq(m_idx),
                     mem_w.data.eq(mem_r.data + m_val),
                     mem_w.en.eq(m_valid),
                 ]
-                with m.If(accept & is_event):
+                with m.If(fetch):
                     m.d.sync += row_valid.eq(1)
                 with m.Elif(take_row):
                     m.d.sync += row_valid.eq(0)
                 with m.If(accept & ~is_event):
                     m.d.sync += [pending.eq(1), cmd.eq(self.events.payload.kind)]
                 with m.If(take_row):
-                    m.d.sync += [cur.eq(row_start), end.eq(row_end)]
+                    m.d.sync += [cur.eq(row_start), cur_next.eq(row_start + 1), end.eq(row_end)]
                 with m.Elif(walking):
-                    m.d.sync += cur.eq(cur + 1)
+                    m.d.sync += [cur.eq(cur_next), cur_next.eq(cur_next + 1)]
                 m.d.sync += [s_valid.eq(walking), m_valid.eq(s_valid), m_idx.eq(syn_idx), m_val.eq(syn_val)]
                 with m.If(pending & drained):
                     m.d.sync += [n.eq(0), v1.eq(0), v2.eq(0)]

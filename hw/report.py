@@ -11,6 +11,7 @@ import numpy as np
 
 from . import protocol as P
 from .perf import step_cycles
+from .plan import plan
 
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
 _LOGIC = re.compile(r"^using FF mapping for memory (\S+)", re.M)
@@ -87,7 +88,8 @@ def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, net
     result = {
         "board": board.name, "device": f"{board.platform.device} {board.platform.package}",
         "model": {"shape": [art.n_in] + [l.n_out for l in art.layers], "nnz": [l.nnz for l in art.layers],
-                  "w_bits": [l.w_bits for l in art.layers], "steps": art.steps},
+                  "w_bits": [l.w_bits for l in art.layers], "steps": art.steps,
+                  "storage": [p.storage for p in plan(art)]},
         "resources": resources(pnr, board.family),
         "timing": t,
         "cells": dict(sorted(stat["design"]["num_cells_by_type"].items())),
@@ -103,8 +105,9 @@ def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, net
 def table(r: dict) -> str:
     """The human-readable report."""
     t = r["timing"]
-    lines = [f"{r['board']} ({r['device']}): model {' -> '.join(map(str, r['model']['shape']))}, "
-             f"nnz {r['model']['nnz']}, {r['model']['w_bits'][0]}-bit weights",
+    model = r["model"]
+    lines = [f"{r['board']} ({r['device']}): model {' -> '.join(map(str, model['shape']))}, nnz {model['nnz']}, "
+             f"{model['w_bits'][0]}-bit weights, stored {'/'.join(model['storage'])}",
              "",
              f"{'resource':<10}{'used':>8}{'avail':>8}{'use':>7}   estimate (pre-synthesis)"]
     est = r["estimate"]

@@ -19,12 +19,14 @@ import numpy as np
 
 from . import protocol as P
 
+RESYNC_BYTES = 1 << 16  # more than a full FIFO's worth of replies: read until the timeout
+
 
 @dataclass(frozen=True)
 class Message:
     data: bytes
     words: int  # FIFO words it occupies on the board
-    reply: str  # "ack", "step" or "info"
+    reply: str  # "ack" or "step"
 
 
 class Link:
@@ -37,6 +39,16 @@ class Link:
 
     def _read(self, n: int) -> bytes:
         return bytes(self.port.read(n))
+
+    def resync(self) -> None:
+        """Start from a known state whatever an earlier session left behind: SYNC ends a half-sent
+        word, every reply still queued arrives before its ACK, and the ACK clears the error flags.
+        Reads until the port's timeout, so it costs one timeout."""
+        self.port.write(bytes([P.SYNC]))
+        stale = self._read(RESYNC_BYTES)
+        if not stale or stale[-1] & 0xF0 != P.REPLY_ACK:
+            raise P.ProtocolError("no ACK to SYNC: is the board configured with this build, and are "
+                                  "the port and baud rate right?")
 
     def info(self) -> P.Info:
         self.port.write(bytes([P.INFO]))
@@ -110,6 +122,7 @@ def main(argv=None) -> int:
         counts, labels = spikes_for(art, args.dataset, "test", limit=args.samples)
         with serial.Serial(args.port, args.baud, timeout=args.timeout) as port:
             link = Link(port)
+            link.resync()
             board = link.info()
             check_model(board, art)
             ref = run(art, counts).spikes[-1]

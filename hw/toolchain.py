@@ -70,32 +70,35 @@ class RunResult:
     tools: dict[str, str] = field(default_factory=dict)
 
 
-def run_steps(steps: list[Step], cwd: Path, progress: bool = True) -> RunResult:
-    """Run the steps in order in `cwd`; the bar shows the stage and the tool's latest log line."""
+def progress_bar(stages: int, enabled: bool) -> tqdm:
+    return tqdm(total=stages, desc="build", unit="stage", disable=not enabled,
+                bar_format="{desc} {n}/{total} {bar:10} [{elapsed}] {postfix}")
+
+
+def run_steps(steps: list[Step], cwd: Path, bar: tqdm) -> RunResult:
+    """Run the steps in order in `cwd`; `bar` shows the stage and the tool's latest log line."""
     result = RunResult()
-    with tqdm(total=len(steps), desc="build", unit="stage", disable=not progress,
-              bar_format="{desc}: {n}/{total} {bar:10} [{elapsed}] {postfix}") as bar:
-        for step in steps:
-            cmd = resolve(step.tool)
-            result.tools[step.tool] = cmd
-            bar.set_description(step.label)
-            tail = deque(maxlen=25)
-            start = shown = time.monotonic()
-            proc = subprocess.Popen([cmd, *step.args], cwd=cwd, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace")
-            for line in proc.stdout:
-                line = line.rstrip()
-                if line:
-                    tail.append(line)
-                    if time.monotonic() - shown > PROGRESS_INTERVAL:
-                        shown = time.monotonic()
-                        bar.set_postfix_str(line[:60])
-            if proc.wait() != 0:
-                raise ToolError(f"{step.label}: {cmd} exited with status {proc.returncode} "
-                                f"(full log: {cwd / step.log}):\n" + "\n".join(tail))
-            result.seconds[step.label] = time.monotonic() - start
-            bar.update()
-        bar.set_postfix_str("")
+    for step in steps:
+        cmd = resolve(step.tool)
+        result.tools[step.tool] = cmd
+        bar.set_description(step.label)
+        tail = deque(maxlen=25)
+        start = shown = time.monotonic()
+        proc = subprocess.Popen([cmd, *step.args], cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line:
+                tail.append(line)
+                if time.monotonic() - shown > PROGRESS_INTERVAL:
+                    shown = time.monotonic()
+                    bar.set_postfix_str(line[:60])
+        if proc.wait() != 0:
+            raise ToolError(f"{step.label}: {cmd} exited with status {proc.returncode} "
+                            f"(full log: {cwd / step.log}):\n" + "\n".join(tail))
+        result.seconds[step.label] = time.monotonic() - start
+        bar.update()
+    bar.set_postfix_str("")
     return result
 
 

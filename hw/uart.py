@@ -150,7 +150,7 @@ class WordDecoder(wiring.Component):
         return m
 
 
-FIFO_DEPTH = 256  # host words buffered on the board: one EBR for addresses up to 14 bits
+FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
 
 
 def uart_divisor(clk_hz: float, baud: int) -> int:
@@ -171,8 +171,9 @@ class UARTBridge(wiring.Component):
     """The LIF core behind a UART: `rx`/`tx` are the board's serial pins.
 
     Host words go rx -> decoder -> FIFO (`fifo_depth` words: the host's credit) -> FSM, which feeds
-    each chunk of events to the core once its closing command has arrived, turns STEP/CLEAR into the core's END/CLEAR beats, collects the output
-    spikes of the step into a bit mask and sends the reply (hw/protocol.py).
+    each chunk of events to the core once its closing command has arrived, turns STEP/CLEAR into
+    the core's END/CLEAR beats, collects the step's output spikes into a bit mask and sends the
+    reply (hw/protocol.py).
     """
 
     def __init__(self, art, *, clk_hz: float, baud: int = 115200, fifo_depth: int = FIFO_DEPTH):

@@ -16,6 +16,7 @@ from hw import protocol as P
 from hw.run import Link
 
 CLOCK_NS = 10
+TIMEOUT_NS = 200_000  # 20 000 clocks: several times the longest step of the test models
 
 
 class SimPort:
@@ -49,7 +50,7 @@ async def start(dut, bit_ns):
     dut.rst.value = 1
     await ClockCycles(dut.clk, 5)
     dut.rst.value = 0
-    return SimPort(dut, bit_ns, timeout_ns=int(os.environ.get("HW_TIMEOUT_NS", 2_000_000)))
+    return SimPort(dut, bit_ns, timeout_ns=TIMEOUT_NS)
 
 
 @cocotb.test()
@@ -61,6 +62,8 @@ async def samples(dut):
     @bridge
     def host():
         link = Link(port)
+        port.write(P.encode_events([0], job["counts"].shape[-1])[:1])  # a half-sent word, as if aborted
+        link.resync()
         info = link.info()
         runs = [link.run_sample(sample) for sample in job["counts"]]
         return info, runs

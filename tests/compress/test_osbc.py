@@ -96,8 +96,9 @@ def test_float32_trace_follows_float64(rng):
 
 
 def test_fit_mask_is_the_least_squares_optimum(rng):
-    traces, hess, w = layer_problem(rng, d=7, rows=4)
-    keep = rng.random(w.shape) < 0.5
+    # 200 wide: the size at which torch 2.13's batched LU solves fail here; fit_mask must not use them
+    traces, hess, w = layer_problem(rng, d=200, rows=10, samples=40)
+    keep = rng.random(w.shape) < 0.7
     keep[0] = False  # an empty row
     fitted = osbc.fit_mask(w, hess, np.zeros(len(w), np.int64), keep)
     assert np.all(fitted[~keep] == 0)

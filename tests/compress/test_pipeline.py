@@ -119,3 +119,20 @@ def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
     torch.save({"weights": torch.zeros(3)}, bad)
     assert main(CLI + ["--model", str(bad), "--out", str(tmp_path / "x.npz")]) == 2
     assert "not a checkpoint" in capsys.readouterr().err
+
+
+def test_digits_osbc_beats_magnitude_on_the_integer_model():
+    from compress.__main__ import calibration_counts
+    from compress.snntorch_import import CHECKPOINT_DEFAULT, load_checkpoint
+    from sim import datasets, reference
+
+    model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
+    enc = spec["encoding"]
+    calib = calibrate(model, calibration_counts("digits", 128, enc["code"], enc["steps"], 0), progress=False)
+    x, y = datasets.load("digits", "test")
+    test = datasets.encode(x, enc["code"], enc["steps"], enc["seed"])
+    acc = {}
+    for method in ("osbc", "magnitude"):
+        art, _ = Compressor(float_layers(model), calib, method, progress=False).compress(0.9, 4, steps=enc["steps"])
+        acc[method] = float(np.mean(reference.run(art, test).classes == y))
+    assert acc["osbc"] > acc["magnitude"] + 0.2 and acc["osbc"] > 0.85, acc

@@ -35,11 +35,12 @@ def funnel(layer: Layer, inputs) -> Layer:
                             leak_f=layer.leak_f, reset=layer.reset)
 
 
-def torture_net(seed=0, steps=12, input_max_count=3) -> Artifact:
-    """Four layers covering densities 0-100 %, w_bits 2/4/8, both resets, per-neuron β and bias."""
+def torture_net(seed=2, steps=12, input_max_count=3) -> Artifact:
+    """Four layers covering densities 0-100 %, w_bits 2/4/8, both resets, per-neuron β and bias;
+    14 inputs, so that 4-bit addresses 14 and 15 are out of range."""
     rng = np.random.default_rng(seed)
     layers = [
-        random_layer(rng, 16, 12, density=0.4, w_bits=4, reset="subtract"),
+        random_layer(rng, 14, 12, density=0.4, w_bits=4, reset="subtract"),
         random_layer(rng, 12, 10, density=1.0, w_bits=2, reset="zero", empty_rows=False, theta_scale=0.1),
         random_layer(rng, 10, 7, density=0.0, w_bits=8, reset="subtract", negative_theta=True),
         random_layer(rng, 7, 5, density=0.6, w_bits=3, reset="zero", betas=(0.0, 0.5), theta_scale=0.3),

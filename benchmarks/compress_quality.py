@@ -1,0 +1,72 @@
+"""Membrane loss of OSBC vs OBC-current vs magnitude across sparsities, and the integer model's
+accuracy at one operating point, on the bundled digits model.
+
+    python -m benchmarks.compress_quality                      # ~1 min on 2 cores
+    python -m benchmarks.compress_quality --calib 512 --seed 1 --point 0.95
+
+Each method is calibrated and traced once, then read out at every sparsity (pruning only: the
+loss is the membrane error of the compensated, unrounded weights, relative to the dense layer's
+membrane energy, summed over the layers). Accuracy is sim.reference on the digits test split.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from compress.__main__ import calibration_counts
+from compress.calibrate import calibrate
+from compress.pipeline import Compressor
+from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
+from sim import datasets, reference
+
+SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
+PRUNERS = ("osbc", "obc", "magnitude")
+
+
+def total_loss(comp: Compressor, sparsity: float, bits: int | None = None) -> float:
+    """sum_k loss_k / sum_k energy_k over the layers, after pruning (and quantising when bits)."""
+    keeps = comp.masks(sparsity)
+    weights = comp.weights(keeps)
+    if bits is not None:
+        weights = [w_int * scale[:, None] for w_int, scale in comp.quantise(weights, keeps, bits)]
+    loss = sum(comp.relative_loss(k, w) * comp.energy[k] for k, w in enumerate(weights))
+    return loss / sum(comp.energy)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--calib", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--point", type=float, default=0.9, help="sparsity of the accuracy comparison")
+    p.add_argument("--bits", type=int, default=4)
+    args = p.parse_args()
+
+    model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
+    enc = spec["encoding"]
+    counts = calibration_counts("digits", args.calib, enc["code"], enc["steps"], args.seed)
+    calib = calibrate(model, counts, current=True, progress=False)
+    layers = float_layers(model)
+    comps = {m: Compressor(layers, calib, m, progress=False) for m in (*PRUNERS, "rtn")}
+
+    print(f"relative membrane loss, pruning only (calib {args.calib}, seed {args.seed}):\n")
+    print("| sparsity | " + " | ".join(PRUNERS) + " | osbc / obc | osbc / magnitude |")
+    print("|---" * (len(PRUNERS) + 3) + "|")
+    for s in SPARSITIES:
+        loss = {m: total_loss(comps[m], s) for m in PRUNERS}
+        print(f"| {s:.2f} | " + " | ".join(f"{loss[m]:.4g}" for m in PRUNERS)
+              + f" | {loss['osbc'] / loss['obc']:.3f} | {loss['osbc'] / loss['magnitude']:.3f} |")
+
+    x, y = datasets.load("digits", "test")
+    test = datasets.encode(x, enc["code"], enc["steps"], enc.get("seed", 0))
+    print(f"\ninteger test accuracy ({len(y)} samples), {args.bits}-bit:\n")
+    print("| method | sparsity | membrane loss (+quant) | accuracy |\n|---|---|---|---|")
+    for m in (*PRUNERS, "rtn"):
+        s = 0.0 if m == "rtn" else args.point
+        art, _ = comps[m].compress(s, args.bits, steps=enc["steps"])
+        acc = float(np.mean(reference.run(art, test).classes == y))
+        print(f"| {m} | {s:.2f} | {total_loss(comps[m], s, args.bits):.4g} | {acc:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
