@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
-from compress.train_reference import CHECKPOINTS, data, test_counts
+from compress.train_reference import CHECKPOINTS, calibration_counts, test_counts
 from sim import reference
 
 NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}
@@ -97,13 +97,6 @@ def integer_accuracy(art, counts: np.ndarray, y: np.ndarray, batch: int = 1000) 
     for i in range(0, len(y), batch):
         hits += int((reference.run(art, counts[:, i:i + batch]).classes == y[i:i + batch]).sum())
     return hits / len(y)
-
-
-def calibration_counts(encoding: dict, calib: int, seed: int) -> np.ndarray:
-    """`calib` training samples chosen by `seed` (rate codes also drawn with `seed`)."""
-    x, _, encode = data(encoding, "train")
-    pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(calib, len(x)), replace=False))
-    return encode(x[pick], seed)
 
 
 def compress_points(model, spec: dict, method: str, points: list[tuple[float, int]], calib_counts):
@@ -191,7 +184,7 @@ def markdown(results: dict, bits: int) -> str:
         keys = [k for k in stats if k[0] == net]
         if not keys:
             continue
-        calibs = sorted({k[4] for k in keys if k[1] in CALIBRATED}) or [0]
+        calibs = sorted({k[4] for k in keys if k[1] in CALIBRATED}, reverse=True) or [0]
         sps = sorted({k[2] for k in keys if k[2] > 0})
         dense = sorted({k[3] for k in keys if k[2] == 0}, reverse=True)
         n_test = info["test_limit"] or "full"
@@ -199,20 +192,22 @@ def markdown(results: dict, bits: int) -> str:
                   f"Float (snnTorch) test accuracy **{100 * info['float_accuracy']:.2f} %**; test samples: {n_test}; "
                   f"checkpoint `{info['checkpoint']}` ({info['hash']}). Accuracy in %, mean ± std over seeds.", ""]
         for calib in calibs:
-            lines += [f"### {bits}-bit, pruned (calibration {calib} samples for osbc/obc)", "",
-                      "| method | " + " | ".join(f"{100 * s:g} %" for s in sps) + " |",
-                      "|---|" + "---|" * len(sps)]
-            for m in METHODS:
-                c = calib if m in CALIBRATED else 0
-                if any((net, m, s, bits, c) in stats for s in sps):
-                    lines.append(f"| {m} | " + " | ".join(cell(stats, (net, m, s, bits, c)) for s in sps) + " |")
-            lines += ["", f"### dense, by bit width (calibration {calib})", "",
-                      "| method | " + " | ".join(f"{b} bit" for b in dense) + " |", "|---|" + "---|" * len(dense)]
-            for m in METHODS:
-                c = calib if m in CALIBRATED else 0
-                if any((net, m, 0.0, b, c) in stats for b in dense):
-                    lines.append(f"| {m} | " + " | ".join(cell(stats, (net, m, 0.0, b, c)) for b in dense) + " |")
-            lines.append("")
+            pruned = [m for m in METHODS if any((net, m, s, bits, calib if m in CALIBRATED else 0) in stats for s in sps)]
+            if pruned:
+                lines += [f"### {bits}-bit, pruned (calibration {calib} samples for osbc/obc)", "",
+                          "| method | " + " | ".join(f"{100 * s:g} %" for s in sps) + " |",
+                          "|---|" + "---|" * len(sps)]
+                lines += [f"| {m} | " + " | ".join(cell(stats, (net, m, s, bits, calib if m in CALIBRATED else 0))
+                                                   for s in sps) + " |" for m in pruned]
+                lines.append("")
+            dense_methods = [m for m in METHODS
+                             if any((net, m, 0.0, b, calib if m in CALIBRATED else 0) in stats for b in dense)]
+            if dense_methods:
+                lines += [f"### dense, by bit width (calibration {calib} samples for osbc/obc)", "",
+                          "| method | " + " | ".join(f"{b} bit" for b in dense) + " |", "|---|" + "---|" * len(dense)]
+                lines += [f"| {m} | " + " | ".join(cell(stats, (net, m, 0.0, b, calib if m in CALIBRATED else 0))
+                                                   for b in dense) + " |" for m in dense_methods]
+                lines.append("")
     return "\n".join(lines) + "\n"
 
 

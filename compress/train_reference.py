@@ -65,6 +65,16 @@ def test_counts(encoding: dict, limit: int | None = None):
     return encode(x, encoding.get("seed", 0)), y
 
 
+def calibration_counts(encoding: dict, calib: int, seed: int) -> np.ndarray:
+    """Counts [T, calib, F] of `calib` training samples chosen by `seed` (rate codes drawn with it):
+    the calibration set of a compressor, encoded as the network was trained."""
+    x, _, encode = data(encoding, "train")
+    if calib < 1:
+        raise ValueError(f"calib: must be >= 1 sample, got {calib}")
+    pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(calib, len(x)), replace=False))
+    return encode(x[pick], seed)
+
+
 def train(name: str, *, epochs: int, steps: int, seed: int = 0, limit: int | None = None,
           max_count: int = 4, lr: float = 2e-3, batch: int = 128, out: Path | None = None,
           test_limit: int | None = None) -> dict:

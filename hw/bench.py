@@ -4,7 +4,9 @@ It streams a job's samples into `events` (CLEAR, then per step the events and EN
 spike stream of every layer, and saves per-layer spikes and the `cycles` of every step. Options
 from the job: `gap` (probability the input is idle in a cycle), `stall` (probability the output
 is not ready), `shuffle` (random event order inside a step), `junk` (probability of an extra
-event with an address >= n_in, which the core must ignore), `seed`.
+event with an address >= n_in, which the core must ignore), `abort` (probability that a sample is
+preceded by a step of random events closed by the sample's CLEAR instead of END, which must drop
+it), `seed`.
 """
 import os
 import random
@@ -19,10 +21,12 @@ DEADLOCK_CYCLES = 200_000
 PERIOD_NS = 10
 
 
-def _beats(counts, in_width, shuffle, junk, rng):
+def _beats(counts, in_width, shuffle, junk, abort, rng):
     beats = []
     n_in = counts.shape[-1]
     for sample in counts:
+        if rng.random() < abort:
+            beats += [rng.randrange(n_in) for _ in range(rng.randint(1, 2 * n_in))]
         beats.append(CLEAR << in_width)
         for step in sample:
             events = np.repeat(np.arange(n_in), step).tolist()
@@ -43,7 +47,8 @@ async def run_job(dut):
     widths, sizes = job["out_widths"].tolist(), job["n_outs"].tolist()
     gap, stall, seed = float(job["gap"]), float(job["stall"]), int(job["seed"])
     rng = random.Random(seed)
-    beats = _beats(counts, int(job["in_width"]), bool(job["shuffle"]), float(job["junk"]), rng)
+    beats = _beats(counts, int(job["in_width"]), bool(job["shuffle"]), float(job["junk"]),
+                   float(job["abort"]), rng)
 
     spikes = [np.zeros((n_samples, n_steps, n), np.uint8) for n in sizes]
     cycles = np.zeros((n_samples, n_steps), np.int64)

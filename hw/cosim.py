@@ -27,12 +27,13 @@ class HwRun:
 
 
 def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *, stall: float = 0.0,
-             gap: float = 0.0, shuffle: bool = False, junk: float = 0.0, seed: int = 0,
-             storage: str = "auto") -> HwRun:
+             gap: float = 0.0, shuffle: bool = False, junk: float = 0.0, abort: float = 0.0,
+             seed: int = 0, storage: str = "auto") -> HwRun:
     """Run event counts int [T, B, n_in] (or [T, n_in]) through the RTL of `art`.
 
     Options of the bench (hw/bench.py): `stall`/`gap` probabilities of output back-pressure and
-    input idling per cycle, `shuffle` the events of a step, `junk` add out-of-range addresses.
+    input idling per cycle, `shuffle` the events of a step, `junk` add out-of-range addresses,
+    `abort` precede samples by a step that CLEAR drops.
     """
     counts = np.asarray(counts)
     if counts.ndim == 2:
@@ -46,7 +47,8 @@ def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *,
     work = Path(tempfile.mkdtemp(prefix=f"{simulator}-", dir=runs))
     np.savez(work / "job.npz", counts=counts.transpose(1, 0, 2).astype(np.int64), in_width=core.in_width,
              out_widths=np.array([p.out_width for p in core.plans]), n_outs=np.array([p.n_out for p in core.plans]),
-             gap=gap, stall=stall, shuffle=shuffle, junk=junk, seed=seed)
+             gap=gap, stall=stall, shuffle=shuffle, junk=junk, abort=abort,
+             seed=seed)
     sim_runner.run(build_dir, TOPLEVEL, simulator, "hw.bench", sim_runner.REPO,
                    env={"HW_JOB": str(work / "job.npz"), "HW_RESULT": str(work / "result.npz")}, test_dir=work)
     with np.load(work / "result.npz") as r:

@@ -76,6 +76,8 @@ def build(verilog_text: str, toplevel: str, simulator: str) -> Path:
                 del os.environ["MAKEFLAGS"]
             else:
                 os.environ["MAKEFLAGS"] = saved
+        for header in build_dir.glob("*.gch"):
+            header.unlink()  # Verilator's precompiled headers: ~140 MB a build, not needed to run
         done.touch()
     return build_dir
 

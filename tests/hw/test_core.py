@@ -23,12 +23,13 @@ def check(art, counts, simulator, **options):
 @pytest.mark.parametrize("simulator,storage", [(s, "csr") for s in SIMULATORS] + [("icarus", "dense")])
 def test_torture_net_with_backpressure_gaps_and_repeats(simulator, storage):
     """4 layers: densities 0/40/60/100 %, w_bits 2-8, both resets, mixed β, θ < 0, repeated events,
-    out-of-range input addresses."""
+    out-of-range input addresses, steps aborted by CLEAR."""
     art = torture_net()
     counts = random_counts(np.random.default_rng(1), art, steps=art.steps, samples=3, density=0.4)
     assert counts.max() == art.input_max_count
     assert all(s.any() for s in reference.run(art, counts).spikes), "every layer must spike"
-    check(art, counts, simulator, stall=0.3, gap=0.2, shuffle=True, junk=0.2, seed=2, storage=storage)
+    check(art, counts, simulator, stall=0.3, gap=0.2, shuffle=True, junk=0.2, abort=0.7, seed=2,
+          storage=storage)
 
 
 @pytest.mark.parametrize("simulator", SIMULATORS)
