@@ -79,7 +79,8 @@ def save_results(path: Path, results: dict, net: str) -> dict:
     """Merge this process's results for `net` into the file under a lock, so that several
     benchmark processes (other networks or slices of the grid) can share one results.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    lock = os.open(path.parent, os.O_RDONLY)  # lock the folder: no lock file left behind
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         disk = json.loads(path.read_text()) if path.exists() else {"runs": {}, "networks": {}}
         if disk["networks"].get(net, {}).get("hash") != results["networks"][net]["hash"]:
@@ -89,6 +90,8 @@ def save_results(path: Path, results: dict, net: str) -> dict:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(disk, indent=1, sort_keys=True))
         os.replace(tmp, path)
+    finally:
+        os.close(lock)  # releases the lock
     return disk
 
 

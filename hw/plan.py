@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.artifact import Artifact, Layer, leak
+from sim.artifact import Artifact, Layer, leak, signed_bits
 
 # Limits of this generator (not of the format): they keep every counter and word to sane widths.
 MAX_NEURONS = 1 << 16  # per layer, inputs and outputs: 16-bit addresses
@@ -29,9 +29,9 @@ def bits(n: int) -> int:
 
 
 def signed_width(values) -> int:
+    """Two's-complement bits for every value (and 0)."""
     values = np.asarray(values, np.int64)
-    lo, hi = int(min(values.min(), 0)), int(max(values.max(), 0))
-    return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
+    return signed_bits(min(int(values.min()), 0), max(int(values.max()), 0))
 
 
 def next_base(layer: Layer, v: np.ndarray, fired: np.ndarray) -> np.ndarray:
