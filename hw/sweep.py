@@ -201,18 +201,20 @@ def plot(table: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     lines(ax, "csr_bits", "accuracy", mine)
     ax.set(xscale="log", xlabel="weight memory, CSR bits (log)", ylabel="integer test accuracy",
-           title="Accuracy vs memory")
+           title=f"Accuracy vs memory ({first_board})")
     _legend(ax)
     paths.append(out / "accuracy_vs_memory.png")
     fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, what in zip(axes, ("ebr", "spram")):
-        for board in sorted({r["board"] for r in table}):
-            pts = sorted((r["sparsity"], r[what]) for r in table
-                         if r["board"] == board and r[what] is not None and r["method"] != "rtn" and r["bits"] == 4)
+    # SPRAM only gets a panel when some build used it (weights never go there: see docs/build.md).
+    kinds = ["ebr"] + (["spram"] if any(r["spram"] for r in table) else [])
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
+    for ax, what in zip(axes[0], kinds):
+        for board, method in sorted({(r["board"], r["method"]) for r in table if r["method"] != "rtn"}):
+            pts = sorted((r["sparsity"], r[what]) for r in table if (r["board"], r["method"], r["bits"]) ==
+                         (board, method, 4) and r[what] is not None)
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=board)
+                ax.plot(*zip(*pts), marker="o", label=f"{board}, {method}")
         ax.set(xlabel="sparsity", ylabel=f"{what.upper()} blocks used", title=f"{what.upper()} vs sparsity (4-bit)")
         _legend(ax)
     paths.append(out / "blocks_vs_sparsity.png")
@@ -276,10 +278,12 @@ def main(argv=None) -> int:
     (args.out / "results.json").write_text(json.dumps({"points": records, "smallest": pick}, indent=1) + "\n")
     plots = plot(table, args.out)
     print(format_table(table))
-    for board, r in pick["best"].items():
-        print(f"\n{board}: smallest memory within {args.max_loss:.1%} of the dense 8-bit accuracy "
-              f"{pick['baseline_accuracy']:.4f}: {r['method']} sparsity {r['sparsity']:g} {r['bits']}-bit, "
-              f"{r['csr_bits']} CSR bits, accuracy {r['accuracy']:.4f}")
+    for board in board_list:
+        r = pick["best"].get(board.name)
+        print(f"\n{board.name}: smallest memory within {args.max_loss:.1%} of the dense 8-bit accuracy "
+              f"{pick['baseline_accuracy']:.4f}: " + (f"{r['method']} sparsity {r['sparsity']:g} {r['bits']}-bit, "
+                                                     f"{r['csr_bits']} CSR bits, accuracy {r['accuracy']:.4f}"
+                                                     if r else "no point that fits is that accurate"))
     print(f"\nwrote {args.out / 'results.csv'}, {args.out / 'results.json'}, " + ", ".join(map(str, plots)))
     return 0
 
