@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sim import datasets, reference
@@ -24,15 +23,6 @@ from .calibrate import calibrate
 from .pipeline import METHODS, Compressor, check_bits
 from .allocate import RULES, check_sparsity
 from .snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
-
-
-def calibration_counts(dataset: str, n: int, code: str, steps: int, seed: int) -> np.ndarray:
-    """n training samples picked and encoded deterministically from seed: uint8 [T, n, F]."""
-    if n < 1:
-        raise ValueError(f"calib: need at least one calibration sample, got {n}")
-    x, _ = datasets.load(dataset, "train")
-    pick = np.sort(np.random.default_rng(seed).permutation(len(x))[:n])
-    return datasets.encode(x[pick], code, steps, seed)
 
 
 def source_name(path: Path) -> str:
@@ -86,17 +76,16 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         model, spec = load_checkpoint(args.model)
         layers = float_layers(model)
-        enc = spec.get("encoding", {})
-        code, steps = enc.get("code", "rate"), int(enc.get("steps", 25))
-        counts = calibration_counts(args.dataset, args.calib, code, steps, args.seed)
+        encoding = datasets.encoding_for(spec.get("encoding", {}), args.dataset)
+        counts = datasets.calibration_counts(encoding, args.calib, args.seed)
         if counts.shape[2] != layers[0].weight.shape[1]:
             raise ValueError(f"dataset: {args.dataset} has {counts.shape[2]} inputs, the model takes "
                              f"{layers[0].weight.shape[1]}")
         t0 = time.perf_counter()
         calib = calibrate(model, counts, current=args.method == "obc")
         comp = Compressor(layers, calib, args.method, allocation=args.allocation, damp=args.damp)
-        encoding = {"dataset": args.dataset, "code": code, "steps": steps, "seed": enc.get("seed", 0)}
-        art, reports = comp.compress(args.sparsity, args.bits, steps=steps, input_max_count=enc.get("max_count", 1),
+        art, reports = comp.compress(args.sparsity, args.bits, steps=encoding["steps"],
+                                     input_max_count=encoding.get("max_count") or 1,
                                      meta={"source": source_name(args.model), "seed": args.seed, "encoding": encoding,
                                            "damp": args.damp})
         elapsed = time.perf_counter() - t0
@@ -106,10 +95,8 @@ def main(argv=None) -> int:
         return 2
     accuracy = None
     if not args.no_eval:
-        x, y = datasets.load(args.dataset, "test")
-        if args.test_limit:
-            x, y = x[:args.test_limit], y[:args.test_limit]
-        accuracy = float((reference.run(art, datasets.encode(x, code, steps, encoding["seed"])).classes == y).mean())
+        x, y = datasets.spikes_for(art, split="test", limit=args.test_limit)
+        accuracy = float((reference.run(art, x).classes == y).mean())
     print(summary(reports, accuracy))
     print(f"compressed in {elapsed:.1f} s -> {args.out}")
     return 0

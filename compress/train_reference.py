@@ -18,7 +18,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sim import datasets
@@ -36,22 +35,6 @@ NETWORKS = {
 BETA, RESET = 0.5, "zero"  # the paper's N-MNIST neuron: beta 0.5, hard reset
 
 
-def data(encoding: dict, split: str, limit: int | None = None):
-    """(x, y, encode) for `fit`/evaluation: `encode(x_batch, seed)` gives counts [T, B, F].
-
-    Event-MNIST samples are fixed recordings (the seed is unused); x holds sample indices.
-    """
-    steps = encoding["steps"]
-    if encoding["dataset"] == "event-mnist":
-        ev = event_mnist.events(split, event_mnist.Params(**encoding["sim"]))
-        n = len(ev) if limit is None else min(limit, len(ev))
-        return (np.arange(n), ev.labels[:n].astype(np.int64),
-                lambda idx, seed: ev.frames(steps, idx, max_count=encoding["max_count"]))
-    x, y = datasets.load(encoding["dataset"], split)
-    n = len(x) if limit is None else min(limit, len(x))
-    return x[:n], y[:n], lambda xb, seed: datasets.encode(xb, encoding["code"], steps, seed)
-
-
 def encoding_for(name: str, steps: int, max_count: int) -> dict:
     if name == "event-mnist":
         return {"dataset": "event-mnist", "code": "events", "steps": steps, "max_count": max_count,
@@ -61,18 +44,8 @@ def encoding_for(name: str, steps: int, max_count: int) -> dict:
 
 def test_counts(encoding: dict, limit: int | None = None):
     """The fixed test inputs every evaluation uses: counts [T, N, F] and labels."""
-    x, y, encode = data(encoding, "test", limit)
+    x, y, encode = datasets.samples(encoding, "test", limit)
     return encode(x, encoding.get("seed", 0)), y
-
-
-def calibration_counts(encoding: dict, calib: int, seed: int) -> np.ndarray:
-    """Counts [T, calib, F] of `calib` training samples chosen by `seed` (rate codes drawn with it):
-    the calibration set of a compressor, encoded as the network was trained."""
-    x, _, encode = data(encoding, "train")
-    if calib < 1:
-        raise ValueError(f"calib: must be >= 1 sample, got {calib}")
-    pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(calib, len(x)), replace=False))
-    return encode(x[pick], seed)
 
 
 def train(name: str, *, epochs: int, steps: int, seed: int = 0, limit: int | None = None,
@@ -88,7 +61,7 @@ def train(name: str, *, epochs: int, steps: int, seed: int = 0, limit: int | Non
             "encoding": encoding, "seed": seed, "epochs": epochs, "half": True}
     torch.manual_seed(seed)
     model = build_model(spec["sizes"], spec["beta"], spec["threshold"], spec["reset"], spec["bias"])
-    x, y, encode = data(encoding, "train", limit)
+    x, y, encode = datasets.samples(encoding, "train", limit)
     start = time.time()
     losses = fit(model, x, y, encode, epochs=epochs, lr=lr, batch=batch, seed=seed, desc=name)
     seconds = time.time() - start

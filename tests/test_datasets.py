@@ -55,3 +55,21 @@ def test_latency_code_fires_once_brighter_first():
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_event_mnist_goes_through_spikes_for(monkeypatch):
+    from sim.artifact import Artifact, Layer
+    from sim.datasets import event_mnist as em
+
+    imgs = np.zeros((3, 784), np.float32)
+    imgs[:, 200:500] = 1.0
+    ev = em.simulate(imgs, em.Params(), labels=np.array([4, 5, 6]))
+    monkeypatch.setattr(em, "events", lambda split, params: ev)
+    layer = Layer.from_dense(np.ones((10, 2312), int), w_bits=4, theta=5, leak_b=128)
+    art = Artifact.create([layer], input_max_count=2, steps=6,
+                          meta={"encoding": {"dataset": "event-mnist", "code": "events", "steps": 6, "max_count": 2}})
+    counts, y = datasets.spikes_for(art, limit=2)
+    assert counts.shape == (6, 2, 2312) and 0 < counts.max() <= 2 and y.tolist() == [4, 5]
+    np.testing.assert_array_equal(counts, ev.frames(6, [0, 1], max_count=2))
+    with pytest.raises(ValueError, match="event-mnist is recorded as events"):
+        datasets.load("event-mnist")

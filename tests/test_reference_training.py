@@ -8,6 +8,7 @@ import torch
 from benchmarks import accuracy
 from compress import train_reference
 from compress.snntorch_import import load_checkpoint
+from sim import datasets
 from sim.datasets import event_mnist as em
 
 
@@ -31,7 +32,7 @@ def test_event_mnist_data_uses_the_clipped_frames(monkeypatch):
     ev = em.simulate(imgs, em.Params(), labels=np.arange(6))
     monkeypatch.setattr(em, "events", lambda split, params: ev)
     enc = train_reference.encoding_for("event-mnist", steps=5, max_count=2)
-    x, y, encode = train_reference.data(enc, "train", limit=4)
+    x, y, encode = datasets.samples(enc, "train", limit=4)
     assert list(x) == [0, 1, 2, 3] and list(y) == [0, 1, 2, 3]
     counts = encode(x[[1, 3]], seed=0)
     assert counts.shape == (5, 2, 2312) and counts.max() == 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("digits", "mnist")
+DATASETS = ("digits", "mnist", "event-mnist")
 CODES = ("rate", "latency")
 
 
@@ -57,6 +57,8 @@ _LOADERS = {"digits": _digits, "mnist": _mnist}
 
 def load(name: str, split: str = "test"):
     """(X float32 [N, F] in [0, 1], y int64 [N]) of a bundled dataset; split is train|test."""
+    if name == "event-mnist":
+        raise ValueError("dataset: event-mnist is recorded as events, not images; use samples() or spikes_for()")
     if name not in _LOADERS:
         raise ValueError(f"dataset: unknown {name!r}; choose one of {', '.join(_LOADERS)}")
     if split not in ("train", "test"):
@@ -82,18 +84,54 @@ def encode(x: np.ndarray, code: str, steps: int, seed: int = 0) -> np.ndarray:
     raise ValueError(f"code: unknown spike code {code!r}; choose one of {', '.join(CODES)}")
 
 
+def samples(encoding: dict, split: str, limit: int | None = None):
+    """(x, y, encode) of a split as `encoding` (an artifact's or checkpoint's) describes it, where
+    `encode(x_batch, seed)` gives event counts [T, B, F]. Event-MNIST samples are fixed
+    recordings (the seed is unused) and x holds their indices."""
+    steps = encoding["steps"]
+    if encoding["dataset"] == "event-mnist":
+        from . import event_mnist
+
+        ev = event_mnist.events(split, event_mnist.Params(**encoding.get("sim", {})))
+        n = len(ev) if limit is None else min(limit, len(ev))
+        return (np.arange(n), ev.labels[:n].astype(np.int64),
+                lambda idx, seed: ev.frames(steps, idx, max_count=encoding.get("max_count")))
+    x, y = load(encoding["dataset"], split)
+    n = len(x) if limit is None else min(limit, len(x))
+    return x[:n], y[:n], lambda xb, seed: encode(xb, encoding.get("code", "rate"), steps, seed)
+
+
+def calibration_counts(encoding: dict, n: int, seed: int) -> np.ndarray:
+    """Counts [T, n, F] of n training samples chosen by `seed` (rate codes drawn with it too)."""
+    if n < 1:
+        raise ValueError(f"calib: need at least one calibration sample, got {n}")
+    x, _, enc = samples(encoding, "train")
+    pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False))
+    return enc(x[pick], seed)
+
+
+def encoding_for(base: dict, dataset: str | None = None, steps: int | None = None, seed: int | None = None,
+                 max_count: int = 1) -> dict:
+    """`base` (a model's encoding) with the dataset, steps or seed replaced; a different dataset
+    keeps only the number of steps and the seed."""
+    enc = dict(base)
+    if dataset and dataset != enc.get("dataset"):
+        enc = {"dataset": dataset, "code": "events" if dataset == "event-mnist" else enc.get("code", "rate"),
+               "steps": enc.get("steps"), "seed": enc.get("seed", 0), "max_count": max_count}
+    if "dataset" not in enc:
+        raise ValueError("dataset: the model names none; pass one")
+    if steps:
+        enc["steps"] = steps
+    if enc.get("steps") is None:
+        raise ValueError("steps: the model names none; pass --steps")
+    if seed is not None:
+        enc["seed"] = seed
+    return enc
+
+
 def spikes_for(art, dataset: str | None = None, split: str = "test", steps: int | None = None,
                seed: int | None = None, limit: int | None = None):
-    """(counts uint8 [T, N, F], y) encoded as the artifact's meta["encoding"] says, unless overridden."""
-    encoding = art.meta.get("encoding", {})
-    dataset = dataset or encoding.get("dataset")
-    if dataset is None:
-        raise ValueError("dataset: the artifact names none; pass one")
-    x, y = load(dataset, split)
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    steps = steps or encoding.get("steps")
-    if steps is None:
-        raise ValueError("steps: the artifact names none; pass --steps")
-    seed = encoding.get("seed", 0) if seed is None else seed
-    return encode(x, encoding.get("code", "rate"), steps, seed), y
+    """(counts [T, N, F], y) encoded as the artifact's meta["encoding"] says, unless overridden."""
+    enc = encoding_for(art.meta.get("encoding", {}), dataset, steps, seed, art.input_max_count)
+    x, y, encode_batch = samples(enc, split, limit)
+    return encode_batch(x, enc.get("seed", 0)), y

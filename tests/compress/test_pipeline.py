@@ -122,13 +122,12 @@ def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
 
 
 def test_digits_osbc_beats_magnitude_on_the_integer_model():
-    from compress.__main__ import calibration_counts
     from compress.snntorch_import import CHECKPOINT_DEFAULT, load_checkpoint
     from sim import datasets, reference
 
     model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
     enc = spec["encoding"]
-    calib = calibrate(model, calibration_counts("digits", 128, enc["code"], enc["steps"], 0), progress=False)
+    calib = calibrate(model, datasets.calibration_counts(enc, 128, 0), progress=False)
     x, y = datasets.load("digits", "test")
     test = datasets.encode(x, enc["code"], enc["steps"], enc["seed"])
     acc = {}
