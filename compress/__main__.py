@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from sim import datasets, reference
+from sim import datasets
+from sim.evaluate import evaluate
 from sim.artifact import save
 
 from .calibrate import calibrate
@@ -90,13 +91,10 @@ def main(argv=None) -> int:
                                            "damp": args.damp})
         elapsed = time.perf_counter() - t0
         save(art, args.out)
+        accuracy = None if args.no_eval else evaluate(art, limit=args.test_limit, progress=False)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    accuracy = None
-    if not args.no_eval:
-        x, y = datasets.spikes_for(art, split="test", limit=args.test_limit)
-        accuracy = float((reference.run(art, x).classes == y).mean())
     print(summary(reports, accuracy))
     print(f"compressed in {elapsed:.1f} s -> {args.out}")
     return 0

@@ -57,7 +57,7 @@ def workload_of(art, limit: int = 200):
 
     dataset = art.meta.get("encoding", {}).get("dataset")
     if dataset is None:
-        return "worst case: every input at max count", np.full((art.steps, 1, art.n_in), art.input_max_count, np.uint8)
+        return "worst case: every input at max count", np.full((art.steps, 1, art.n_in), art.input_max_count, np.int64)
     return f"{dataset} test[:{limit}]", spikes_for(art, dataset, split="test", limit=limit)[0]
 
 

@@ -103,7 +103,7 @@ def _advice(art, board, est: Estimate) -> str:
     per_synapse = (sum(a.csr_bits for a in accounts) - ptr_bits) / max(nnz, 1)  # index + value bits
     total = sum(l.n_in * l.n_out for l in art.layers)
     tips = []
-    keep = (room - ptr_bits) / per_synapse
+    keep = (room - ptr_bits) / per_synapse if per_synapse else 0
     if 0 < keep < nnz:
         tips.append(f"prune to >= {1 - keep / total:.0%} sparsity (now {1 - nnz / total:.0%})")
     if any(l.w_bits > 2 for l in art.layers):

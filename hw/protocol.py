@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.artifact import RESETS
+
 EVENT_TAG = 0b10 << 6
 COMMAND_TAG = 0b11 << 6
 HEAD_BITS = 6  # payload bits in a word's first byte
@@ -88,10 +90,11 @@ def model_digest(art) -> int:
     """32-bit digest of everything the hardware computes from, stored in the bitstream so the
     host can tell that the board runs the model it is about to feed."""
     h = hashlib.sha256()
-    h.update(np.asarray([art.input_max_count, len(art.layers)], "<i8").tobytes())
+    h.update(np.asarray([art.input_max_count, art.steps, len(art.layers)], "<i8").tobytes())
     for layer in art.layers:
-        h.update(np.asarray([layer.n_in, layer.n_out, layer.w_bits, layer.leak_f,
-                             ("subtract", "zero").index(layer.reset)], "<i8").tobytes())
+        # The bound sets the membrane width, which is part of what the hardware computes with.
+        h.update(np.asarray([layer.n_in, layer.n_out, layer.w_bits, layer.leak_f, RESETS.index(layer.reset),
+                             layer.v_min, layer.v_max], "<i8").tobytes())
         for name in ("ptr", "idx", "val", "theta", "bias", "leak_b"):
             h.update(np.asarray(getattr(layer, name), "<i8").tobytes())
     return int.from_bytes(h.digest()[:4], "little")

@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
     args = ap.parse_args(argv)
     try:
+        if args.samples < 1:
+            raise ValueError(f"--samples: must be >= 1, got {args.samples}")
         art = load(args.artifact)
         counts, labels = spikes_for(art, args.dataset, "test", limit=args.samples)
         with serial.Serial(args.port, args.baud, timeout=args.timeout) as port:

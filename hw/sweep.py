@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import boards
 from sim import datasets
-from sim.__main__ import evaluate
+from sim.evaluate import evaluate
 from sim.artifact import ArtifactError, load
 
 from . import fit
@@ -67,6 +67,14 @@ class Sweep:
         self.calib, self.seed, self.rtl_samples, self.simulator, self.build = calib, seed, rtl_samples, simulator, build
         (out / "points").mkdir(parents=True, exist_ok=True)
         (out / "artifacts").mkdir(exist_ok=True)
+        # Points are keyed by method, sparsity and bits only: resuming with another model, dataset or
+        # calibration would silently mix results, so the folder remembers what it was made with.
+        settings = {"model": str(model) if model else None, "dataset": dataset, "calib": calib, "seed": seed}
+        path = out / "settings.json"
+        if path.is_file() and json.loads(path.read_text()) != settings:
+            raise ValueError(f"--out: {out} holds a sweep made with {path.read_text().strip()}; "
+                             f"use another --out for {json.dumps(settings)}")
+        path.write_text(json.dumps(settings) + "\n")
 
     def record_path(self, p: Point) -> Path:
         return self.out / "points" / f"{p.key}.json"
@@ -108,7 +116,7 @@ class Sweep:
             cmd += ["--model", str(self.model)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"{p.key}: compression failed: {done.stderr.strip().splitlines()[-1:]}")
+            raise RuntimeError(f"{p.key}: compression failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
 
     def rtl_cycles(self, art) -> dict:
         """Cycles per step measured on the generated RTL over the first test samples."""

@@ -8,22 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tqdm import tqdm
-
 from . import datasets
 from .artifact import ArtifactError, load
-from .reference import BoundError, run
-
-
-def evaluate(art, dataset=None, steps=None, seed=None, limit=None, batch=256, progress=True) -> float:
-    """Integer-model accuracy on the test split, encoded as the artifact says unless overridden."""
-    counts, y = datasets.spikes_for(art, dataset, "test", steps, seed, limit)
-    if counts.shape[-1] != art.n_in:
-        raise ValueError(f"dataset: {dataset} has {counts.shape[-1]} inputs but the model takes {art.n_in}")
-    hits = 0
-    for i in tqdm(range(0, len(y), batch), desc="sim", disable=not progress, leave=False):
-        hits += int((run(art, counts[:, i:i + batch]).classes == y[i:i + batch]).sum())
-    return hits / len(y)
+from .evaluate import evaluate
+from .reference import BoundError
 
 
 def main(argv=None) -> int:
@@ -44,6 +32,8 @@ def main(argv=None) -> int:
             print(art.summary())
             return 0
         dataset = args.dataset or art.meta.get("encoding", {}).get("dataset")
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit: must be >= 1, got {args.limit}")
         acc = evaluate(art, dataset, args.steps, args.seed, args.limit, progress=sys.stderr.isatty())
     except (ArtifactError, BoundError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

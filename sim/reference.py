@@ -56,7 +56,8 @@ class _Neurons:
         self.layer = layer
         self.where = where
         self.v = np.zeros(batch_shape + (layer.n_out,), np.int64)
-        self.fired = np.zeros_like(self.v, dtype=bool)
+        # r(1) = [V(0) > θ] with V(0) = 0: a neuron with a negative threshold starts as fired.
+        self.fired = np.broadcast_to(0 > layer.theta, self.v.shape).copy()
         # Float64 matmul is exact here: |current| < 2^53 follows from the proven bound.
         self.w = layer.dense().T.astype(np.float64)
 

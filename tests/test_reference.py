@@ -115,3 +115,14 @@ def test_beta_one_bound_is_limited_to_its_steps():
     assert art.bound_steps == (8,) and art.layers[0].v_min == -40
     with pytest.raises(ValueError, match="at most 8 steps"):
         reference.run(art, np.ones((9, 1, 1), np.int64))
+
+
+def test_negative_threshold_fires_from_the_first_step():
+    # r(1) = [V(0) = 0 > θ]: with θ = -1 the neuron has "fired" before step 1, so subtract reset
+    # adds 1 at step 1 (V = 0 - 1 + 1 = 0 > -1 fires again) -- the same as snnTorch.
+    layer = Layer.from_dense([[0]], w_bits=4, theta=-1, bias=-1, leak_b=256, leak_f=8)
+    art = Artifact.create([layer], steps=4)
+    counts = np.zeros((4, 1, 1), np.int64)
+    res = reference.run(art, counts, membranes=True)
+    assert res.spikes[0][:, 0, 0].tolist() == [1, 1, 1, 1]
+    assert np.array_equal(res.spikes[0], snntorch_spikes(art, counts)[0])

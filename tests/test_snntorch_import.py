@@ -9,7 +9,7 @@ from compress.snntorch_import import (CHECKPOINT_DEFAULT, UnsupportedModel, buil
                                       load_checkpoint, rtn_artifact)
 from compress.train import float_accuracy
 from sim import datasets, reference
-from sim.__main__ import evaluate
+from sim.evaluate import evaluate
 from sim.artifact import load
 
 

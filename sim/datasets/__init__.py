@@ -120,7 +120,7 @@ def encoding_for(base: dict, dataset: str | None = None, steps: int | None = Non
                "steps": enc.get("steps"), "seed": enc.get("seed", 0), "max_count": max_count}
     if "dataset" not in enc:
         raise ValueError("dataset: the model names none; pass one")
-    if steps:
+    if steps is not None:
         enc["steps"] = steps
     if enc.get("steps") is None:
         raise ValueError("steps: the model names none; pass --steps")

@@ -3,6 +3,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 import boards
 from hw import sweep
@@ -51,3 +52,11 @@ def test_bad_arguments_exit_2(capsys):
     assert sweep.main(["--method", "pruneit"]) == 2
     assert "--method: unknown pruneit" in capsys.readouterr().err
     assert sweep.main(["--sparsity", "1.5"]) == 2
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    sweep.Sweep(tmp_path, model=None, dataset="digits", boards_=[], calib=8, seed=0, rtl_samples=0,
+                simulator="icarus", build=False)
+    with pytest.raises(ValueError, match="holds a sweep made with"):
+        sweep.Sweep(tmp_path, model=None, dataset="digits", boards_=[], calib=16, seed=0, rtl_samples=0,
+                    simulator="icarus", build=False)
