@@ -16,6 +16,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 
+from sim.reference import events_of
+
 SPIKE, END, CLEAR = 0, 1, 2  # hw.layer.Kind
 DEADLOCK_CYCLES = 200_000
 PERIOD_NS = 10
@@ -29,7 +31,7 @@ def _beats(counts, in_width, shuffle, junk, abort, rng):
             beats += [rng.randrange(n_in) for _ in range(rng.randint(1, 2 * n_in))]
         beats.append(CLEAR << in_width)
         for step in sample:
-            events = np.repeat(np.arange(n_in), step).tolist()
+            events = events_of(step).tolist()
             if junk and n_in < 1 << in_width:
                 events += [rng.randrange(n_in, 1 << in_width) for _ in events if rng.random() < junk]
             if shuffle:

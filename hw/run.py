@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.reference import events_of
+
 from . import protocol as P
 
 RESYNC_BYTES = 1 << 16  # more than a full FIFO's worth of replies: read until the timeout
@@ -86,7 +88,7 @@ class Link:
             raise ValueError(f"counts: expected [T, {self.board.n_in}], got {counts.shape}")
         messages = [Message(bytes([P.CLEAR]), 1, "ack")]
         for step in counts:
-            events = np.repeat(np.arange(self.board.n_in), step)
+            events = events_of(step)
             for chunk, command in P.step_words(events, self.board.fifo_depth):
                 messages.append(Message(P.encode_events(chunk, self.board.n_in) + bytes([command]),
                                         len(chunk) + 1, "step" if command == P.STEP else "ack"))
