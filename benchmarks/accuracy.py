@@ -34,7 +34,7 @@ from tqdm import tqdm
 from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
 from compress.train_reference import CHECKPOINTS, test_counts
-from sim.datasets import calibration_counts
+from data import calibration_counts
 from sim import reference
 
 NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}

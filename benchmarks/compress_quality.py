@@ -18,7 +18,8 @@ from compress.__main__ import calibration_counts
 from compress.calibrate import calibrate
 from compress.pipeline import Compressor
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
-from sim import datasets, reference
+import data as datasets
+from sim import reference
 
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 PRUNERS = ("osbc", "obc", "magnitude")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.datasets import event_mnist, load
+from data import event_mnist, load
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,6 @@
 """Board targets: an amaranth-boards platform plus the budget and tool flow of its FPGA.
 
-The budgets are the data sheets' figures; the fit check (hw/fit.py) compares a model against
+The budgets are the data sheets' figures; the fit check (hw/board/fit.py) compares a model against
 them before synthesis, and the build report replaces them with nextpnr's own counts.
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sim import datasets
+import data as datasets
 from sim.evaluate import evaluate
 from sim.artifact import save
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sim import datasets
+import data as datasets
 from sim.artifact import default_path, save
 
 from .snntorch_import import CHECKPOINT_DEFAULT, build_model, rtn_artifact, run_float, save_checkpoint

@@ -5,7 +5,7 @@
 
 Both use `compress.train.fit` (Adam, cross-entropy on output spike counts, cosine schedule).
 The event-MNIST inputs are event-count frames of the simulated recording
-(`sim.datasets.event_mnist`), clipped to `--max-count` events per input per step (the artifact's
+(`data.event_mnist`), clipped to `--max-count` events per input per step (the artifact's
 `input_max_count`). Checkpoints store float16 weights (`spec["half"]`, about 1.2 MB for the
 2312-wide net) with the training record in `spec["train"]`; the accuracy printed and recorded is
 that of the float16-rounded model that the checkpoint holds, on the full test split.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from sim import datasets
-from sim.datasets import event_mnist
+import data as datasets
+from data import event_mnist
 
 from .snntorch_import import CHECKPOINT_DEFAULT, build_model, load_checkpoint, save_checkpoint
 from .train import fit, float_accuracy

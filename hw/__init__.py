@@ -1,6 +1,10 @@
-"""Hardware: the Amaranth LIF core generated from an artifact, its co-simulation and checks.
+"""Hardware: everything from an artifact to a running board.
 
-`hw.core.Core` (the component, ports in docs/hw-core.md), `hw.plan` (widths, storage and memory
-contents, checked before elaboration), `hw.cosim` (cocotb on Verilator/Icarus vs sim.reference),
-`hw.perf` (cycle model), `python -m hw.verify` (CLI).
+    hw.gateware   the generator: plan, LIF layer, core, UART bridge, cycle model
+    hw.rtlsim     RTL simulation of the generated Verilog (Verilator, Icarus) against sim/
+    hw.board      fit check, synthesis, place and route, bitstream, report
+    hw.link       the UART wire format and the host driver
+
+Commands: `python -m hw.build`, `hw.verify`, `hw.run` (thin entry points into the packages above)
+and `hw.sweep` (the experiment lives in `experiments.sweep`; it orchestrates compress, sim and hw).
 """

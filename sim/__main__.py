@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import datasets
+import data as datasets
+
 from .artifact import ArtifactError, load
 from .evaluate import evaluate
 from .reference import BoundError

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from . import datasets
+import data as datasets
+
 from .reference import run
 
 

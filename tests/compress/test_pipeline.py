@@ -123,7 +123,8 @@ def test_cli_refuses_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
 
 def test_digits_osbc_beats_magnitude_on_the_integer_model():
     from compress.snntorch_import import CHECKPOINT_DEFAULT, load_checkpoint
-    from sim import datasets, reference
+    import data as datasets
+    from sim import reference
 
     model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
     enc = spec["encoding"]

@@ -1,0 +1,1 @@
+"""Experiments that orchestrate compress -> sim -> hw: `sweep` (`python -m hw.sweep`)."""

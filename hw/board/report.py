@@ -1,0 +1,138 @@
+"""Read the tools' reports (nextpnr `--report` JSON, yosys `stat -json`, the yosys log and netlist)
+and assemble the build report: resources used vs available, fmax vs the core clock, where every
+memory went, memory bits of the model, predicted cycles per step and throughput.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+
+from hw.link import protocol as P
+from hw.gateware.perf import step_cycles
+from hw.gateware.plan import plan
+
+_MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
+_LOGIC = re.compile(r"^using FF mapping for memory (\S+)", re.M)
+
+
+def resources(pnr: dict, family) -> dict:
+    """{lut|ebr|spram|dsp|io: {used, available, cell}} from nextpnr's utilisation table."""
+    util = pnr["utilization"]
+    return {generic: {"used": util[cell]["used"], "available": util[cell]["available"], "cell": cell}
+            for cell, generic in family.cells.items() if cell in util}
+
+
+def timing(pnr: dict, target_hz: float) -> dict:
+    """The slowest clock's achieved fmax against the core clock (nextpnr's own figures)."""
+    clocks = {name: round(c["achieved"], 2) for name, c in pnr["fmax"].items()}
+    if not clocks:
+        raise ValueError("nextpnr report: no clock was analysed (is the design clocked?)")
+    fmax = min(clocks.values())
+    return {"fmax_mhz": fmax, "target_mhz": round(target_hz / 1e6, 3), "met": fmax >= target_hz / 1e6,
+            "clocks": clocks}
+
+
+def memory_placement(synth_log: str, netlist: dict | None = None, ram_cells=("SB_RAM40_4K", "DP16KD")) -> dict:
+    """Where yosys put each inferred memory: {name: {"to": "block RAM"|"LUT RAM"|"logic", "blocks": n}}.
+
+    The mapping comes from the memory_libmap lines of the log; the block count per memory from
+    the RAM cells of the synthesised netlist, which yosys names after their memory.
+    """
+    placed = {name: {"to": "LUT RAM" if "DPR16X4" in cell else "block RAM", "cell": cell, "blocks": 0}
+              for name, cell in _MAPPED.findall(synth_log)}
+    placed.update({name: {"to": "logic", "blocks": 0} for name in _LOGIC.findall(synth_log)})
+    if netlist:
+        counts = Counter()
+        for module in netlist["modules"].values():
+            for cell_name, cell in module["cells"].items():
+                if cell["type"] in ram_cells:
+                    counts[re.sub(r"(\.\d+)+$", "", cell_name)] += 1
+        for name, entry in placed.items():
+            short = name.split(".", 1)[1] if "." in name else name  # drop the top module's name
+            entry["blocks"] = counts.get(short, 0)
+    return placed
+
+
+def model_memory(art) -> dict:
+    """Weight memory of the model (docs/artifact.md): dense, CSR and the index entropy floor."""
+    layers = [l.memory() for l in art.layers]
+    rows = [{"dense_bits": m.dense_bits, "csr_bits": m.csr_bits, "value_bits": m.value_bits,
+             "structure_bits": m.structure_bits, "entropy_bits": round(m.entropy_bits)} for m in layers]
+    total = {k: sum(r[k] for r in rows) for k in rows[0]}
+    return {"layers": rows, "total": total}
+
+
+def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str) -> dict:
+    """Cycles per step by the core's cycle model (hw.gateware.perf: lower and upper bound), the samples/s
+    they give at the achieved fmax, and the UART link's own limit."""
+    lower, upper = step_cycles(art, counts)
+    steps = counts.shape[0]
+    word = 1 + P.cont_bytes(art.n_in)
+    sent = counts.sum(axis=(0, 2)) * word + steps + 1  # events, one STEP per step, CLEAR
+    received = steps * P.step_reply_len(art.n_out) + 1
+    link_bytes = np.maximum(sent, received)  # full duplex: the busier direction bounds the rate
+    return {"workload": workload, "samples": int(counts.shape[1]), "steps": int(steps),
+            "cycles_per_step": {"mean_lower": round(float(lower.mean()), 1), "mean_upper": round(float(upper.mean()), 1),
+                                "max_upper": int(upper.max())},
+            "core_samples_per_s": {"min": round(fmax_hz / float(upper.sum(axis=0).mean()), 1),
+                                   "max": round(fmax_hz / float(lower.sum(axis=0).mean()), 1)},
+            "uart_bytes_per_sample": round(float(link_bytes.mean()), 1),
+            "uart_samples_per_s": round(baud / 10 / float(link_bytes.mean()), 1)}
+
+
+def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, netlist: dict | None,
+             target_hz: float, baud: int, counts: np.ndarray, workload: str) -> dict:
+    t = timing(pnr, target_hz)
+    result = {
+        "board": board.name, "device": f"{board.platform.device} {board.platform.package}",
+        "model": {"shape": [art.n_in] + [l.n_out for l in art.layers], "nnz": [l.nnz for l in art.layers],
+                  "w_bits": [l.w_bits for l in art.layers], "steps": art.steps,
+                  "storage": [p.storage for p in plan(art)]},
+        "resources": resources(pnr, board.family),
+        "timing": t,
+        "cells": dict(sorted(stat["design"]["num_cells_by_type"].items())),
+        "memories": memory_placement(synth_log, netlist),
+        "model_memory": model_memory(art),
+        "estimate": estimate.as_dict(),
+        "uart": {"baud": baud},
+        "throughput": throughput(art, t["fmax_mhz"] * 1e6, baud, counts, workload),
+    }
+    return result
+
+
+def table(r: dict) -> str:
+    """The human-readable report."""
+    t = r["timing"]
+    model = r["model"]
+    lines = [f"{r['board']} ({r['device']}): model {' -> '.join(map(str, model['shape']))}, nnz {model['nnz']}, "
+             f"{model['w_bits'][0]}-bit weights, stored {'/'.join(model['storage'])}",
+             "",
+             f"{'resource':<10}{'used':>8}{'avail':>8}{'use':>7}   estimate (pre-synthesis)"]
+    est = r["estimate"]
+    for name, res in r["resources"].items():
+        guess = est.get(name)
+        lines.append(f"{name:<10}{res['used']:>8}{res['available']:>8}{res['used'] / res['available']:>7.0%}"
+                     + (f"   {guess['low']}..{guess['high']}" if guess else ""))
+    lines += ["", f"fmax {t['fmax_mhz']:.2f} MHz vs core clock {t['target_mhz']:.2f} MHz: "
+              + ("met" if t["met"] else "NOT MET"), "", "memory placement (yosys):"]
+    for name, m in r["memories"].items():
+        count = f", {m['blocks']} block{'s' * (m['blocks'] > 1)}" if m["blocks"] else ""
+        lines.append(f"  {name.split('.', 1)[-1]:<34} {m['to']}{count}")
+    mm = r["model_memory"]["total"]
+    lines += ["", f"weight memory: dense {mm['dense_bits']} b, CSR {mm['csr_bits']} b "
+                  f"(values {mm['value_bits']} b + structure {mm['structure_bits']} b; "
+                  f"index entropy floor {mm['entropy_bits']} b)"]
+    if "throughput" in r:
+        th = r["throughput"]
+        c, sps = th["cycles_per_step"], th["core_samples_per_s"]
+        lines += [f"cycles/step (hw.gateware.perf model, {th['workload']}): mean {c['mean_lower']}..{c['mean_upper']}, "
+                  f"max {c['max_upper']} -> {sps['min']}..{sps['max']} samples/s at fmax",
+                  f"UART at {r['uart']['baud']} baud: {th['uart_samples_per_s']} samples/s "
+                  f"({th['uart_bytes_per_sample']} B/sample)"]
+    if "bitstream" in r:
+        b = r["bitstream"]
+        lines += [f"bitstream {b['path']} ({b['bytes']} B) sha256 {b['sha256'][:16]}…, model {r['model_digest']}",
+                  "build time: " + ", ".join(f"{k} {v} s" for k, v in r["build_seconds"].items())]
+    return "\n".join(lines)

@@ -1,0 +1,268 @@
+"""UART link to the LIF core: 8N1 receiver/transmitter, the word decoder and the bridge FSM.
+
+The wire format lives in hw/link/protocol.py (shared with the host); this module is its gateware.
+"""
+from __future__ import annotations
+
+from amaranth import *
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from hw.link import protocol as P
+
+from .core import Core, Kind
+
+
+class UARTRx(wiring.Component):
+    """8N1 receiver. It never waits: a byte is offered for one cycle, so the consumer must always
+    be ready (the word decoder is); a bad stop bit raises `framing_error` for one cycle."""
+
+    def __init__(self, divisor: int):
+        if divisor < 4:
+            raise ValueError(f"divisor: clock/baud must be >= 4, got {divisor}")
+        self.divisor = divisor
+        super().__init__({"rx": In(1, init=1), "data": Out(stream.Signature(8, always_ready=True)),
+                          "framing_error": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        rx = Signal(init=1)
+        m.submodules.sync_rx = FFSynchronizer(self.rx, rx, init=1)
+        timer = Signal(range(self.divisor * 3 // 2 + 1))
+        bit = Signal(range(9))
+        shift = Signal(8)
+        m.d.sync += [self.data.valid.eq(0), self.framing_error.eq(0)]
+        with m.FSM():
+            with m.State("idle"):
+                with m.If(~rx):
+                    # Sample in the middle of data bit 0: 1.5 bit times after the falling edge.
+                    m.d.sync += [timer.eq(self.divisor * 3 // 2 - 1), bit.eq(0)]
+                    m.next = "data"
+            with m.State("data"):
+                m.d.sync += timer.eq(timer - 1)
+                with m.If(timer == 0):
+                    m.d.sync += [timer.eq(self.divisor - 1), bit.eq(bit + 1)]
+                    with m.If(bit == 8):
+                        m.d.sync += [self.data.payload.eq(shift), self.data.valid.eq(rx),
+                                     self.framing_error.eq(~rx)]
+                        m.next = "stop"
+                    with m.Else():
+                        m.d.sync += shift.eq(Cat(shift[1:], rx))
+            with m.State("stop"):
+                # Resynchronise on the next falling edge only once the line is idle again.
+                with m.If(rx):
+                    m.next = "idle"
+        return m
+
+
+class UARTTx(wiring.Component):
+    """8N1 transmitter."""
+
+    def __init__(self, divisor: int):
+        if divisor < 4:
+            raise ValueError(f"divisor: clock/baud must be >= 4, got {divisor}")
+        self.divisor = divisor
+        super().__init__({"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        timer = Signal(range(self.divisor))
+        shift = Signal(10, init=1)  # stop, data[7:0], start; shifted out LSB first
+        left = Signal(range(11))
+        m.d.comb += self.tx.eq(shift[0])
+        m.d.comb += self.data.ready.eq(left == 0)
+        with m.If(left == 0):
+            with m.If(self.data.valid):
+                m.d.sync += [shift.eq(Cat(0, self.data.payload, 1)), left.eq(10),
+                             timer.eq(self.divisor - 1)]
+        with m.Elif(timer == 0):
+            m.d.sync += [shift.eq(Cat(shift[1:], 1)), left.eq(left - 1), timer.eq(self.divisor - 1)]
+        with m.Else():
+            m.d.sync += timer.eq(timer - 1)
+        return m
+
+
+def word_layout(n_in: int) -> data.StructLayout:
+    """A decoded host word: an input address (event=1) or a command code (event=0)."""
+    return data.StructLayout({"event": 1, "value": max(P.addr_bits(n_in), 2)})
+
+
+class WordDecoder(wiring.Component):
+    """Bytes of the self-synchronising host format -> event/command words (hw/link/protocol.py).
+
+    Flags pulse for one cycle: `framing` (continuation byte without a head, a head that cuts a
+    word short, or an unknown command), `overrun` (word lost: the output was not ready) and
+    `range` (address >= n_in, dropped).
+    """
+
+    def __init__(self, n_in: int):
+        self.n_in = n_in
+        self.cont = P.cont_bytes(n_in)
+        super().__init__({"bytes": In(stream.Signature(8, always_ready=True)),
+                          "words": Out(stream.Signature(word_layout(n_in))),
+                          "framing": Out(1), "overrun": Out(1), "range": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        value = Signal(P.addr_bits(self.n_in))
+        left = Signal(range(self.cont + 1))  # continuation bytes still expected
+        busy = Signal()  # inside an event word
+        byte = self.bytes.payload
+        m.d.sync += [self.framing.eq(0), self.overrun.eq(0), self.range.eq(0)]
+        with m.If(self.words.ready):
+            m.d.sync += self.words.valid.eq(0)
+
+        def finish(addr):
+            with m.If(addr >= self.n_in):
+                m.d.sync += self.range.eq(1)
+            with m.Elif(self.words.valid & ~self.words.ready):
+                m.d.sync += self.overrun.eq(1)
+            with m.Else():
+                m.d.sync += [self.words.payload.event.eq(1), self.words.payload.value.eq(addr),
+                             self.words.valid.eq(1)]
+
+        with m.If(self.bytes.valid):
+            with m.If(byte[7] & byte[6]):  # command
+                m.d.sync += [busy.eq(0), self.framing.eq(busy)]
+                with m.If(byte[:6] >= len(P.COMMANDS)):
+                    m.d.sync += self.framing.eq(1)
+                with m.Elif(self.words.valid & ~self.words.ready):
+                    m.d.sync += self.overrun.eq(1)
+                with m.Else():
+                    m.d.sync += [self.words.payload.event.eq(0), self.words.payload.value.eq(byte[:6]),
+                                 self.words.valid.eq(1)]
+            with m.Elif(byte[7]):  # head of an event word
+                m.d.sync += self.framing.eq(busy)
+                if self.cont == 0:
+                    m.d.sync += busy.eq(0)
+                    finish(byte[:6])
+                else:
+                    m.d.sync += [value.eq(byte[:6]), left.eq(self.cont), busy.eq(1)]
+            with m.Elif(~busy):  # continuation byte without a head
+                m.d.sync += self.framing.eq(1)
+            with m.Else():
+                nxt = Cat(byte[:7], value)
+                m.d.sync += [value.eq(nxt), left.eq(left - 1)]
+                with m.If(left == 1):
+                    m.d.sync += busy.eq(0)
+                    finish(nxt)
+        return m
+
+
+FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
+
+
+def uart_divisor(clk_hz: float, baud: int) -> int:
+    """Clock cycles per UART bit; the rate error must stay well inside the 8N1 tolerance."""
+    divisor = round(clk_hz / baud)
+    if divisor < 4 or abs(clk_hz / divisor - baud) > 0.02 * baud:
+        raise ValueError(f"--baud: {baud} is not within 2% of {clk_hz / 1e6:g} MHz / an integer >= 4")
+    return divisor
+
+
+class Reply(enum.Enum, shape=2):
+    STEP = 0
+    ACK = 1
+    INFO = 2
+
+
+class UARTBridge(wiring.Component):
+    """The LIF core behind a UART: `rx`/`tx` are the board's serial pins.
+
+    Host words go rx -> decoder -> FIFO (`fifo_depth` words: the host's credit) -> FSM, which feeds
+    each chunk of events to the core once its closing command has arrived, turns STEP/CLEAR into
+    the core's END/CLEAR beats, collects the step's output spikes into a bit mask and sends the
+    reply (hw/link/protocol.py).
+    """
+
+    def __init__(self, art, *, clk_hz: float, baud: int = 115200, fifo_depth: int = FIFO_DEPTH):
+        if fifo_depth < 2:
+            raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
+        self.divisor = uart_divisor(clk_hz, baud)
+        self.core = Core(art)
+        self.n_in, self.n_out = art.n_in, art.n_out
+        self.info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=fifo_depth, clock_hz=round(clk_hz),
+                           model=P.model_digest(art))
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.rx = rx = UARTRx(self.divisor)
+        m.submodules.tx = tx = UARTTx(self.divisor)
+        m.submodules.decoder = dec = WordDecoder(self.n_in)
+        layout = word_layout(self.n_in)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=layout.size, depth=self.info.fifo_depth)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
+                     fifo.w_data.eq(dec.words.payload), fifo.w_en.eq(dec.words.valid),
+                     dec.words.ready.eq(fifo.w_rdy)]
+        wiring.connect(m, rx.data, dec.bytes)
+        word = data.View(layout, fifo.r_data)
+        command = word.value[:2] | P.COMMAND_TAG
+        # Events wait in the FIFO until the command that closes their chunk (STEP/SYNC) is there
+        # too, so the core gets them back to back and its cycle counter measures the core, not
+        # the UART (the host never sends more than a FIFO's worth per chunk).
+        commands = Signal(range(self.info.fifo_depth + 1))  # command words in the FIFO
+        written = dec.words.valid & dec.words.ready & ~dec.words.payload.event
+        taken = fifo.r_en & fifo.r_rdy & ~word.event
+        m.d.sync += commands.eq(commands + written - taken)
+
+        flags = Signal(3)  # errors since the last reply: FRAMING, OVERRUN, RANGE (protocol bit order)
+        news = Cat(rx.framing_error | dec.framing, dec.overrun, dec.range)
+        mask = Signal(self.n_out)  # output spikes of the step
+        reply = Signal(Reply)
+        header = Signal(8)
+        pos = Signal(range(max(P.step_reply_len(self.n_out), P.INFO_REPLY_LEN)))
+        m.d.sync += flags.eq(flags | news)
+
+        def start_reply(kind):
+            m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news),
+                         header.eq({Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK,
+                                    Reply.INFO: P.REPLY_INFO}[kind] | flags)]
+            m.next = "SEND"
+
+        with m.FSM():
+            with m.State("FEED"):
+                m.d.comb += core.events.payload.addr.eq(word.value)
+                with m.If(fifo.r_rdy & word.event):
+                    with m.If((commands != 0) | ~fifo.w_rdy):
+                        m.d.comb += [core.events.valid.eq(1), core.events.payload.kind.eq(Kind.SPIKE),
+                                     fifo.r_en.eq(core.events.ready)]
+                with m.Elif(fifo.r_rdy & ((command == P.STEP) | (command == P.CLEAR))):
+                    m.d.comb += [core.events.valid.eq(1), fifo.r_en.eq(core.events.ready),
+                                 core.events.payload.kind.eq(Mux(command == P.STEP, Kind.END, Kind.CLEAR))]
+                    with m.If(core.events.ready):
+                        m.d.sync += mask.eq(0)
+                        m.next = "COLLECT"
+                with m.Elif(fifo.r_rdy):
+                    m.d.comb += fifo.r_en.eq(1)
+                    with m.If(command == P.SYNC):
+                        start_reply(Reply.ACK)
+                    with m.Else():
+                        start_reply(Reply.INFO)
+            with m.State("COLLECT"):
+                m.d.comb += core.spikes.ready.eq(1)
+                with m.If(core.spikes.valid):
+                    with m.If(core.spikes.payload.kind == Kind.SPIKE):
+                        m.d.sync += mask.bit_select(core.spikes.payload.addr, 1).eq(1)
+                    with m.Elif(core.spikes.payload.kind == Kind.END):
+                        start_reply(Reply.STEP)
+                    with m.Else():
+                        start_reply(Reply.ACK)
+            with m.State("SEND"):
+                step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)),
+                        *(core.cycles[i:i + 8] for i in range(0, 8 * P.CYCLE_BYTES, 8))]
+                info = [header, *(Const(b, 8) for b in P.info_bytes(self.info))]
+                last = Signal()
+                with m.Switch(reply):
+                    for kind, payload in ((Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)):
+                        with m.Case(kind):
+                            m.d.comb += [tx.data.payload.eq(Array(payload)[pos]), last.eq(pos == len(payload) - 1)]
+                m.d.comb += tx.data.valid.eq(1)
+                with m.If(tx.data.ready):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(last):
+                        m.next = "FEED"
+        return m

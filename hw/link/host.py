@@ -1,0 +1,154 @@
+"""Host driver: run samples on a board over its serial link.
+
+    python -m hw.run --port /dev/ttyUSB1 [--artifact net.npz] [--samples 20] [--baud 115200]
+
+It checks that the board carries the artifact's model (INFO), sends each test sample step by step,
+prints the class, the label and the timing, and compares every output spike with `sim.reference`.
+`Link` only needs an object with `write(bytes)` and `read(n) -> bytes` (a pyserial port, or the
+cocotb UART models in tests/build/), so the protocol code is tested without hardware.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.reference import events_of
+
+from . import protocol as P
+
+RESYNC_BYTES = 1 << 16  # more than a full FIFO's worth of replies: read until the timeout
+
+
+@dataclass(frozen=True)
+class Message:
+    data: bytes
+    words: int  # FIFO words it occupies on the board
+    reply: str  # "ack" or "step"
+
+
+class Link:
+    """The host end of hw/link/protocol.py with credit-based pipelining: messages are sent ahead as long
+    as the words not yet acknowledged fit the board's FIFO, so the link stays busy."""
+
+    def __init__(self, port):
+        self.port = port
+        self.board: P.Info | None = None
+
+    def _read(self, n: int) -> bytes:
+        return bytes(self.port.read(n))
+
+    def resync(self) -> None:
+        """Start from a known state whatever an earlier session left behind: SYNC ends a half-sent
+        word, every reply still queued arrives before its ACK, and the ACK clears the error flags.
+        Reads until the port's timeout, so it costs one timeout."""
+        self.port.write(bytes([P.SYNC]))
+        stale = self._read(RESYNC_BYTES)
+        if not stale or stale[-1] & 0xF0 != P.REPLY_ACK:
+            raise P.ProtocolError("no ACK to SYNC: is the board configured with this build, and are "
+                                  "the port and baud rate right?")
+
+    def info(self) -> P.Info:
+        self.port.write(bytes([P.INFO]))
+        self.board = P.decode_info(self._read(P.INFO_REPLY_LEN))
+        return self.board
+
+    def _exchange(self, messages: list[Message]) -> list:
+        replies, pending, in_flight = [], deque(), 0
+
+        def receive():
+            nonlocal in_flight
+            msg = pending.popleft()
+            in_flight -= msg.words
+            if msg.reply == "step":
+                replies.append(P.decode_step(self._read(P.step_reply_len(self.board.n_out)), self.board.n_out))
+            else:
+                P.decode_ack(self._read(1))
+
+        for msg in messages:
+            while pending and in_flight + msg.words > self.board.fifo_depth:
+                receive()
+            self.port.write(msg.data)
+            pending.append(msg)
+            in_flight += msg.words
+        while pending:
+            receive()
+        return replies
+
+    def run_sample(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts [T, n_in] -> (output spikes uint8 [T, n_out], core cycles int64 [T])."""
+        if self.board is None:
+            self.info()
+        counts = np.asarray(counts)
+        if counts.ndim != 2 or counts.shape[1] != self.board.n_in:
+            raise ValueError(f"counts: expected [T, {self.board.n_in}], got {counts.shape}")
+        messages = [Message(bytes([P.CLEAR]), 1, "ack")]
+        for step in counts:
+            events = events_of(step)
+            for chunk, command in P.step_words(events, self.board.fifo_depth):
+                messages.append(Message(P.encode_events(chunk, self.board.n_in) + bytes([command]),
+                                        len(chunk) + 1, "step" if command == P.STEP else "ack"))
+        replies = self._exchange(messages)
+        return (np.stack([s for s, _ in replies]).astype(np.uint8), np.array([c for _, c in replies], np.int64))
+
+
+def check_model(board: P.Info, art) -> None:
+    """Refuse to feed a board that runs a different model."""
+    if (board.n_in, board.n_out) != (art.n_in, art.n_out) or board.model != P.model_digest(art):
+        raise P.ProtocolError(f"the board runs model {board.model:08x} ({board.n_in} -> {board.n_out}), "
+                              f"the artifact is {P.model_digest(art):08x} ({art.n_in} -> {art.n_out}): "
+                              "build and flash the artifact first (python -m hw.build)")
+
+
+def main(argv=None) -> int:
+    import serial
+
+    from sim.artifact import ArtifactError, load
+    from data import spikes_for
+    from sim.reference import run
+
+    ap = argparse.ArgumentParser(prog="python -m hw.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1 (iCEBreaker: the second FTDI port)")
+    ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
+    ap.add_argument("--baud", type=int, default=115200)
+    ap.add_argument("--dataset", help="digits|mnist (default: the artifact's)")
+    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    args = ap.parse_args(argv)
+    try:
+        if args.samples < 1:
+            raise ValueError(f"--samples: must be >= 1, got {args.samples}")
+        art = load(args.artifact)
+        counts, labels = spikes_for(art, args.dataset, "test", limit=args.samples)
+        with serial.Serial(args.port, args.baud, timeout=args.timeout) as port:
+            link = Link(port)
+            link.resync()
+            board = link.info()
+            check_model(board, art)
+            ref = run(art, counts).spikes[-1]
+            agree = correct = 0
+            for i in range(counts.shape[1]):
+                start = time.perf_counter()
+                spikes, cycles = link.run_sample(counts[:, i])
+                wall = time.perf_counter() - start
+                cls = int(spikes.sum(axis=0).argmax())
+                same = np.array_equal(spikes, ref[:, i])
+                agree += same
+                correct += cls == labels[i]
+                print(f"sample {i}: class {cls} (label {labels[i]}), core {cycles.sum()} cycles = "
+                      f"{cycles.sum() / board.clock_hz * 1e6:.1f} us, link {wall * 1e3:.1f} ms, "
+                      f"spikes {'match' if same else 'DIFFER from'} sim")
+    except (ValueError, ArtifactError, P.ProtocolError, serial.SerialException) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    n = counts.shape[1]
+    print(f"{n} samples: accuracy {correct / n:.1%}, spikes equal to sim.reference in {agree}/{n}")
+    return 0 if agree == n else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The UART wire format between the host (`hw.run`) and the board (`hw.gateware.uart.UARTBridge`).
+
+One module holds every constant and byte layout so the gateware and the host cannot drift apart;
+docs/build.md describes the format for humans.
+
+Host -> board, a self-synchronising byte stream (bit 7 tells a word's first byte from the rest,
+so a lost byte costs one word, never the alignment of everything after it):
+
+* event:   ``10hhhhhh`` then ``cont`` bytes ``0lllllll``: an input address, most significant bits
+           first; ``cont = ceil((addr_bits - 6) / 7)`` (0 for up to 64 inputs);
+* command: ``11cccccc``: STEP (run one time step on the events sent since the last STEP and
+           reply with its output spikes), CLEAR (zero the network state: a new sample), SYNC
+           (reply once everything sent before it was consumed), INFO (reply with the build's shape).
+
+Board -> host, one reply per command (STEP, CLEAR, SYNC, INFO), little-endian fields:
+
+* STEP:  ``0xA0|flags``, ``ceil(n_out/8)`` spike bytes (neuron i = bit i%8 of byte i//8), cycles u32;
+* ACK:   ``0xB0|flags`` (CLEAR and SYNC);
+* INFO:  ``0xD0|flags``, n_in u16, n_out u16, fifo depth u16, clock Hz u32, model digest u32.
+
+``flags`` collect errors since the previous reply: FRAMING (a stop bit or a continuation byte
+out of place), OVERRUN (a word arrived while the FIFO was full: the host broke the credit rule),
+RANGE (an event address >= n_in, dropped).
+
+Credit rule: the board buffers `fifo_depth` words (events and commands); the host never has more
+words in flight than that, which it guarantees by sending SYNC and waiting for its ACK.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.artifact import RESETS
+
+EVENT_TAG = 0b10 << 6
+COMMAND_TAG = 0b11 << 6
+HEAD_BITS = 6  # payload bits in a word's first byte
+CONT_BITS = 7  # payload bits in each continuation byte
+
+STEP, CLEAR, SYNC, INFO = COMMAND_TAG | 0, COMMAND_TAG | 1, COMMAND_TAG | 2, COMMAND_TAG | 3
+COMMANDS = (STEP, CLEAR, SYNC, INFO)
+
+REPLY_STEP, REPLY_ACK, REPLY_INFO = 0xA0, 0xB0, 0xD0
+FLAG_FRAMING, FLAG_OVERRUN, FLAG_RANGE = 1, 2, 4
+INFO_FIELDS = (("n_in", 2), ("n_out", 2), ("fifo_depth", 2), ("clock_hz", 4), ("model", 4))
+CYCLE_BYTES = 4
+
+
+class ProtocolError(RuntimeError):
+    """The board's reply does not match the wire format or reports a link error."""
+
+
+def addr_bits(n_in: int) -> int:
+    return max(1, (n_in - 1).bit_length())
+
+
+def cont_bytes(n_in: int) -> int:
+    """Continuation bytes per event word."""
+    return max(0, math.ceil((addr_bits(n_in) - HEAD_BITS) / CONT_BITS))
+
+
+def spike_bytes(n_out: int) -> int:
+    return (n_out + 7) // 8
+
+
+def step_reply_len(n_out: int) -> int:
+    return 1 + spike_bytes(n_out) + CYCLE_BYTES
+
+
+INFO_REPLY_LEN = 1 + sum(n for _, n in INFO_FIELDS)
+
+
+def encode_events(addrs, n_in: int) -> bytes:
+    """Event words for input addresses (repeats allowed: each occurrence is one event)."""
+    addrs = np.asarray(addrs, np.int64).reshape(-1)
+    if addrs.size and (addrs.min() < 0 or addrs.max() >= n_in):
+        raise ValueError(f"events: address outside 0..{n_in - 1}")
+    k = cont_bytes(n_in)
+    out = np.empty((addrs.size, k + 1), np.uint8)
+    out[:, 0] = EVENT_TAG | (addrs >> (CONT_BITS * k))
+    for i in range(k):
+        out[:, 1 + i] = (addrs >> (CONT_BITS * (k - 1 - i))) & 0x7F
+    return out.tobytes()
+
+
+def model_digest(art) -> int:
+    """32-bit digest of everything the hardware computes from, stored in the bitstream so the
+    host can tell that the board runs the model it is about to feed."""
+    h = hashlib.sha256()
+    h.update(np.asarray([art.input_max_count, art.steps, len(art.layers)], "<i8").tobytes())
+    for layer in art.layers:
+        # The bound sets the membrane width, which is part of what the hardware computes with.
+        h.update(np.asarray([layer.n_in, layer.n_out, layer.w_bits, layer.leak_f, RESETS.index(layer.reset),
+                             layer.v_min, layer.v_max], "<i8").tobytes())
+        for name in ("ptr", "idx", "val", "theta", "bias", "leak_b"):
+            h.update(np.asarray(getattr(layer, name), "<i8").tobytes())
+    return int.from_bytes(h.digest()[:4], "little")
+
+
+def _check_header(byte: int, kind: int, what: str) -> None:
+    if byte & 0xF0 != kind:
+        raise ProtocolError(f"{what} reply: header 0x{byte:02x}, expected 0x{kind:02x}|flags "
+                            "(link out of step: wrong baud rate, wrong bitstream or a lost byte)")
+    errors = [name for flag, name in ((FLAG_FRAMING, "framing error"), (FLAG_OVERRUN, "FIFO overrun"),
+                                      (FLAG_RANGE, "address out of range")) if byte & flag]
+    if errors:
+        raise ProtocolError(f"{what} reply: the board reports {', '.join(errors)}")
+
+
+def decode_step(reply: bytes, n_out: int) -> tuple[np.ndarray, int]:
+    """(spikes uint8 [n_out], cycles) from a STEP reply."""
+    if len(reply) != step_reply_len(n_out):
+        raise ProtocolError(f"STEP reply: {len(reply)} bytes, expected {step_reply_len(n_out)} (timeout?)")
+    _check_header(reply[0], REPLY_STEP, "STEP")
+    bits = np.unpackbits(np.frombuffer(reply[1:1 + spike_bytes(n_out)], np.uint8), bitorder="little")
+    return bits[:n_out].copy(), int.from_bytes(reply[1 + spike_bytes(n_out):], "little")
+
+
+def decode_ack(reply: bytes) -> None:
+    if len(reply) != 1:
+        raise ProtocolError("ACK reply: no answer (timeout?)")
+    _check_header(reply[0], REPLY_ACK, "ACK")
+
+
+@dataclass(frozen=True)
+class Info:
+    n_in: int
+    n_out: int
+    fifo_depth: int
+    clock_hz: int
+    model: int
+
+
+def decode_info(reply: bytes) -> Info:
+    if len(reply) != INFO_REPLY_LEN:
+        raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN} (timeout?)")
+    _check_header(reply[0], REPLY_INFO, "INFO")
+    values, pos = {}, 1
+    for name, n in INFO_FIELDS:
+        values[name] = int.from_bytes(reply[pos:pos + n], "little")
+        pos += n
+    return Info(**values)
+
+
+def info_bytes(info: Info) -> bytes:
+    """The INFO payload (after the header) as the board sends it."""
+    return b"".join(getattr(info, name).to_bytes(n, "little") for name, n in INFO_FIELDS)
+
+
+def step_words(events: np.ndarray, fifo_depth: int) -> list[tuple[np.ndarray, int]]:
+    """Split one step's events into chunks that respect the credit rule.
+
+    Returns (addresses, closing command) pairs: every chunk but the last ends in SYNC, the last
+    in STEP, and no chunk has more than `fifo_depth` words including its command.
+    """
+    if fifo_depth < 2:
+        raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
+    per = fifo_depth - 1
+    chunks = [events[i:i + per] for i in range(0, max(len(events), 1), per)]
+    return [(c, SYNC if i < len(chunks) - 1 else STEP) for i, c in enumerate(chunks)]

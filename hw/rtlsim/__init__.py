@@ -1,0 +1,5 @@
+"""RTL simulation: the generated Verilog on Verilator or Icarus under cocotb, checked against sim/.
+
+`runner` (build and run cocotb benches, cached per design), `bench` (the cocotb bench of the
+core), `cosim` (simulate an artifact's core on event counts), `verify` (`python -m hw.verify`).
+"""

@@ -1,0 +1,99 @@
+"""Check the generated RTL of an artifact against sim/ on real test samples.
+
+    python -m hw.verify [ARTIFACT] --simulator verilator|icarus --dataset digits|mnist --samples N
+
+Simulates the core in chunks of samples (one simulator launch each), compares every spike of every
+layer at every step with sim.reference, and prints the agreement, the class accuracy of hardware and
+reference, and the core's cycles per step. Exit status 1 when any spike differs, 2 on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from sim import reference
+from sim.artifact import ArtifactError, load
+from data import DATASETS, spikes_for
+
+from hw.gateware import perf
+from hw.gateware.plan import STORAGES, GeneratorError
+
+from . import cosim
+from . import runner
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m hw.verify", description=__doc__.splitlines()[0])
+    p.add_argument("artifact", nargs="?", help="artifact .npz (default: the bundled digits model)")
+    p.add_argument("--simulator", choices=runner.SIMULATORS, default="verilator")
+    p.add_argument("--dataset", choices=DATASETS, help="test set (default: the one named in the artifact)")
+    p.add_argument("--samples", type=int, default=10, help="test samples to simulate (default 10)")
+    p.add_argument("--steps", type=int, help="time steps per sample (default: the artifact's)")
+    p.add_argument("--seed", type=int, help="spike-encoding seed (default: the artifact's)")
+    p.add_argument("--chunk", type=int, default=10, help="samples per simulator launch (default 10)")
+    p.add_argument("--stall", type=float, default=0.0, help="probability the output is not ready in a cycle")
+    p.add_argument("--storage", choices=STORAGES, default="auto", help="weight storage per layer (default auto)")
+    args = p.parse_args(argv)
+    if args.samples < 1:
+        p.error(f"--samples: must be >= 1, got {args.samples}")
+    if args.chunk < 1:
+        p.error(f"--chunk: must be >= 1, got {args.chunk}")
+    if not 0 <= args.stall < 1:
+        p.error(f"--stall: must lie in [0, 1), got {args.stall}")
+    return args
+
+
+def verify(art, counts, simulator, chunk=10, stall=0.0, storage="auto"):
+    """(hardware spikes per layer [T, B, n], cycles [T, B]) over all samples, with a progress bar."""
+    from tqdm import tqdm
+
+    runs = []
+    for start in tqdm(range(0, counts.shape[1], chunk), desc=f"{simulator} x{chunk} samples", unit="chunk"):
+        runs.append(cosim.simulate(art, counts[:, start:start + chunk], simulator, stall=stall, seed=start,
+                                    storage=storage))
+    spikes = [np.concatenate([r.spikes[k] for r in runs], axis=1) for k in range(len(art.layers))]
+    return cosim.HwRun(spikes, np.concatenate([r.cycles for r in runs], axis=1))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        art = load(args.artifact)
+        counts, labels = spikes_for(art, args.dataset, "test", steps=args.steps, seed=args.seed, limit=args.samples)
+        if counts.shape[-1] != art.n_in:
+            raise ValueError(f"dataset: {counts.shape[-1]} input features, but the artifact expects {art.n_in}")
+        ref = reference.run(art, counts)
+        runner.check_simulator(args.simulator)
+        hw = verify(art, counts, args.simulator, args.chunk, args.stall, args.storage)
+    except (ArtifactError, GeneratorError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    n = counts.shape[1]
+    wrong = sum(int((r != h).sum()) for r, h in zip(ref.spikes, hw.spikes))
+    total = sum(r.size for r in ref.spikes)
+    samples_ok = np.all([np.all(r == h, axis=(0, 2)) for r, h in zip(ref.spikes, hw.spikes)], axis=0).sum()
+    hw_classes = hw.spikes[-1].sum(axis=0, dtype=np.int64).argmax(axis=1)
+    print(art.summary())
+    print(f"simulator {args.simulator}, {n} samples x {counts.shape[0]} steps")
+    print(f"spike agreement: {total - wrong}/{total} ({(total - wrong) / total:.4%}), samples identical {samples_ok}/{n}")
+    print(f"class accuracy: hardware {np.mean(hw_classes == labels):.2%}, reference {np.mean(ref.classes == labels):.2%}")
+    c = hw.cycles
+    print(f"cycles per step: min {c.min()}, median {np.median(c):.0f}, max {c.max()} "
+          f"(mean {c.mean():.0f}; {c.sum(axis=0).mean():.0f} per sample)")
+    if args.stall == 0:
+        lower, upper = perf.step_cycles(art, counts, args.storage)
+        inside = np.mean((lower <= c) & (c <= upper))
+        print(f"cycle model (hw.gateware.perf): lower bound median {np.median(lower):.0f}, upper {np.median(upper):.0f}; "
+              f"{inside:.0%} of steps inside the bounds")
+    mismatch = cosim.first_mismatch(ref.spikes, hw)
+    if mismatch:
+        print(f"MISMATCH at {mismatch}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

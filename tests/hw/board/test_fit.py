@@ -1,0 +1,65 @@
+"""Pre-synthesis fit check: the estimate covers the generated design's memories, the bundled model
+fits the iCEBreaker, and a model that cannot fit is refused with needed vs available and advice."""
+import numpy as np
+import pytest
+
+import boards
+from hw.board import build, fit
+from hw.gateware.uart import FIFO_DEPTH
+from sim.artifact import Artifact, Layer, load, save
+
+
+def dense_artifact(shape, w_bits=4, seed=0) -> Artifact:
+    rng = np.random.default_rng(seed)
+    hi = 1 << (w_bits - 1)
+    layers = [Layer.from_dense(rng.integers(-hi, hi, (n_out, n_in)), w_bits=w_bits, theta=20, leak_b=200, leak_f=8)
+              for n_in, n_out in zip(shape, shape[1:])]
+    return Artifact.create(layers, steps=10)
+
+
+def test_estimate_reads_the_generated_memories():
+    art = load()
+    names = {m.name for m in fit.memories(art)}
+    assert {"fifo", "layer0.synapses", "layer0.membrane", "layer1.synapses", "layer1.membrane"} <= names
+    membrane = next(m for m in fit.memories(art) if m.name == "layer0.membrane")
+    assert (membrane.depth, membrane.width) == (128, art.layers[0].v_width)
+    assert next(m for m in fit.memories(art) if m.name == "fifo").depth == FIFO_DEPTH - 1
+
+
+def test_bundled_model_fits_icebreaker():
+    est = fit.check(load(), boards.get("icebreaker"))
+    low, high = est.ebr
+    assert low <= 30 and low <= high
+
+
+def test_refusal_names_resources_and_advice():
+    art = dense_artifact((256, 256, 10))
+    with pytest.raises(fit.FitError) as e:
+        fit.check(art, boards.get("icebreaker"))
+    msg = str(e.value)
+    assert "block RAM (EBR): needs >= " in msg and "of 30" in msg
+    assert "sparsity" in msg and "fewer weight bits" in msg and "ulx3s-85f" in msg and "SPRAM" in msg
+    needed = int(msg.split("needs >= ")[1].split()[0])
+    assert needed > 30
+    # The boards it suggests really pass the check.
+    fit.check(art, boards.get("ulx3s-85f"))
+
+
+def test_build_cli_refuses_before_running_tools(tmp_path, capsys, monkeypatch):
+    def no_tools(*a, **k):
+        raise AssertionError("a tool ran although the model cannot fit")
+
+    monkeypatch.setattr(build, "run_steps", no_tools)
+    path = save(dense_artifact((256, 256, 10)), tmp_path / "big.npz")
+    assert build.main(["--board", "icebreaker", "--artifact", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model does not fit icebreaker") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, field", [(["--board", "nexys"], "--board"),
+                                         (["--clock-mhz", "1000"], "--clock-mhz"),
+                                         (["--baud", "20000000"], "--baud")])
+def test_build_cli_bad_options(argv, field, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(build, "run_steps", lambda *a, **k: pytest.fail("tools ran"))
+    assert build.main(argv + ["--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {field}")

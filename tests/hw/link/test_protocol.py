@@ -1,0 +1,117 @@
+"""Host side of the wire format (hw/link/protocol.py) and the board targets' clock plans.
+The gateware side is exercised against these functions in test_uart_link.py."""
+import numpy as np
+import pytest
+
+import boards
+from boards import clocks
+from hw.link import protocol as P
+
+
+def decode_events(data: bytes, n_in: int) -> list[int]:
+    """Reference decoder written from the module docstring, independent of encode_events."""
+    out, value, left = [], 0, 0
+    for b in data:
+        if b >> 6 == 0b10:
+            value, left = b & 0x3F, P.cont_bytes(n_in)
+        else:
+            value, left = (value << 7) | (b & 0x7F), left - 1
+        if left == 0:
+            out.append(value)
+    return out
+
+
+@pytest.mark.parametrize("n_in", [1, 64, 65, 100, 2312, 8192, 8193, 1 << 16])
+def test_event_words_round_trip(n_in):
+    addrs = np.random.default_rng(n_in).integers(0, n_in, 50)
+    data = P.encode_events(addrs, n_in)
+    assert len(data) == 50 * (1 + P.cont_bytes(n_in))
+    assert decode_events(data, n_in) == addrs.tolist()
+    heads = [b for b in data if b & 0x80]
+    assert len(heads) == 50 and all(b >> 6 == 0b10 for b in heads)  # never looks like a command
+
+
+def test_one_byte_per_event_up_to_64_inputs():
+    assert P.cont_bytes(64) == 0 and P.cont_bytes(65) == 1
+
+
+def test_encode_rejects_bad_addresses():
+    with pytest.raises(ValueError, match="events"):
+        P.encode_events([0, 64], 64)
+
+
+def test_step_reply_decoding():
+    reply = bytes([P.REPLY_STEP, 0b0000_0101, 0b10, 0x34, 0x12, 0, 0])
+    spikes, cycles = P.decode_step(reply, 10)
+    assert spikes.tolist() == [1, 0, 1, 0, 0, 0, 0, 0, 0, 1] and cycles == 0x1234
+
+
+@pytest.mark.parametrize("reply, message", [
+    (bytes([P.REPLY_ACK, 0, 0, 0, 0, 0, 0]), "header 0xb0"),
+    (bytes([P.REPLY_STEP | P.FLAG_OVERRUN, 0, 0, 0, 0, 0, 0]), "FIFO overrun"),
+    (bytes([P.REPLY_STEP, 0]), "timeout"),
+])
+def test_bad_replies_raise(reply, message):
+    with pytest.raises(P.ProtocolError, match=message):
+        P.decode_step(reply, 10)
+
+
+def test_info_round_trip():
+    info = P.Info(n_in=2312, n_out=10, fifo_depth=256, clock_hz=24_000_000, model=0xDEADBEEF)
+    assert P.decode_info(bytes([P.REPLY_INFO]) + P.info_bytes(info)) == info
+
+
+@pytest.mark.parametrize("n_events", [0, 1, 7, 8, 20])
+def test_step_chunks_respect_the_credit(n_events):
+    chunks = P.step_words(np.arange(n_events), fifo_depth=8)
+    assert np.concatenate([c for c, _ in chunks]).tolist() == list(range(n_events))
+    assert all(len(c) + 1 <= 8 for c, _ in chunks)
+    assert [cmd for _, cmd in chunks] == [P.SYNC] * (len(chunks) - 1) + [P.STEP]
+
+
+def test_model_digest_follows_the_weights():
+    from sim.artifact import load
+    import dataclasses
+
+    art = load()
+    layer = art.layers[0]
+    val = layer.val.copy()
+    val[0] = -val[0] if val[0] else 1
+    changed = dataclasses.replace(art, layers=(dataclasses.replace(layer, val=val),) + art.layers[1:])
+    assert P.model_digest(art) == P.model_digest(load()) != P.model_digest(changed)
+
+
+@pytest.mark.parametrize("name, mhz", [("icebreaker", 24), ("icebreaker", 30), ("icesugar", 36), ("ulx3s-85f", 50),
+                                       ("ulx3s-12f", 40)])
+def test_pll_settings_are_legal_and_exact(name, mhz):
+    board = boards.get(name)
+    pll = clocks.plan(board, mhz * 1e6)
+    p, fin = pll.params, board.clock_hz / 1e6
+    if board.family.name == "ice40":
+        pfd = fin / (p["DIVR"] + 1)
+        vco = pfd * (p["DIVF"] + 1)
+        assert clocks.ICE40_PFD[0] <= pfd <= clocks.ICE40_PFD[1] and clocks.ICE40_VCO[0] <= vco <= clocks.ICE40_VCO[1]
+        out = vco / 2 ** p["DIVQ"]
+    else:
+        out = fin / p["CLKI_DIV"] * p["CLKFB_DIV"]
+        assert clocks.ECP5_VCO[0] <= out * p["CLKOP_DIV"] <= clocks.ECP5_VCO[1]
+    assert out == pytest.approx(mhz) and pll.out_hz == pytest.approx(mhz * 1e6)
+
+
+def test_unreachable_clock_and_unknown_board():
+    with pytest.raises(ValueError, match="--clock-mhz"):
+        clocks.plan(boards.get("icebreaker"), 300e6)
+    assert clocks.plan(boards.get("icebreaker"), 12e6) is None  # straight from the oscillator
+    with pytest.raises(ValueError, match="--board: unknown board 'nexys'"):
+        boards.get("nexys")
+
+
+def test_host_refuses_a_board_with_another_model():
+    from hw.link.host import check_model
+    from sim.artifact import load
+
+    art = load()
+    good = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=256, clock_hz=24_000_000, model=P.model_digest(art))
+    check_model(good, art)
+    with pytest.raises(P.ProtocolError, match="build and flash the artifact first"):
+        check_model(P.Info(art.n_in, art.n_out, 256, 24_000_000, good.model ^ 1), art)
