@@ -21,16 +21,25 @@ CYCLES_WIDTH = 32
 class Core(wiring.Component):
     """Event-driven LIF core for `art` (weights, pointers, thresholds as memory init).
 
+    Ports (docs/hw-core.md): `events` (in stream of beats, `in_width`-bit addresses), `spikes`
+    (out stream, `out_width`-bit addresses), `busy`, `step_done` (one-cycle pulse when a step's
+    END/CLEAR has left), `cycles` (32 bit, valid with `step_done`). `plans` holds one
+    `hw.gateware.plan.LayerPlan` per layer.
+
     `storage`: "auto" picks per layer the smaller of fan-out CSR and dense rows (hw.gateware.plan);
-    "csr" or "dense" force one for every layer.
+    "csr" or "dense" force one for every layer. An artifact the generator cannot build raises
+    `GeneratorError` here, before any elaboration.
     """
 
+    def __new__(cls, art: Artifact, storage: str = "auto"):
+        # Plan before the object exists: a refused core is never created, so Amaranth has no
+        # unelaborated component to warn about.
+        plans = plan(art, storage)
+        self = super().__new__(cls)
+        self.plans = plans
+        return self
+
     def __init__(self, art: Artifact, storage: str = "auto"):
-        try:
-            self.plans = plan(art, storage)  # refuse before any elaboration
-        except GeneratorError:
-            self._MustUse__silence = True  # a refused core is not an unused one
-            raise
         self.in_width = self.plans[0].in_width
         self.out_width = self.plans[-1].out_width
         super().__init__({

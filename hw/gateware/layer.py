@@ -14,6 +14,8 @@ A CLEAR runs the same pass with V forced to 0 and no spikes: the RAM returns to 
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
@@ -58,6 +60,15 @@ def _params(m: Module, p: LayerPlan, addr, en) -> dict:
 
 
 class LifLayer(wiring.Component):
+    """One LIF layer of the core (the three phases are in the module docstring).
+
+    Ports: `events` (in) takes the beats of one step, `spikes` (out) gives one `SPIKE` per neuron
+    that fired, ascending, then the `END`/`CLEAR` that closed the step. Payload widths come from
+    `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words), `rows` (CSR
+    only, `start | end << ptr_width` per input), `membrane` (`n_out` × `v_width`, signed, holding
+    the next step's base) and `params` (only when θ, bias or β differ between neurons).
+    """
+
     def __init__(self, plan: LayerPlan):
         self.plan = plan
         super().__init__({"events": In(beat_stream(plan.in_width)), "spikes": Out(beat_stream(plan.out_width))})
@@ -65,45 +76,61 @@ class LifLayer(wiring.Component):
     def elaborate(self, platform):
         p = self.plan
         m = Module()
-        pw, ow = p.ptr_width, p.out_width
-
         m.submodules.synapses = synapses = Memory(shape=unsigned(p.syn_width), depth=len(p.synapses), init=p.synapses)
         m.submodules.membrane = membrane = Memory(shape=signed(p.v_width), depth=p.n_out, init=p.v_init)
         syn_r = synapses.read_port()
         mem_w = membrane.write_port()
         mem_r = membrane.read_port(transparent_for=(mem_w,))
+        s = SimpleNamespace(syn_r=syn_r, mem_w=mem_w, mem_r=mem_r)  # what the stages share
+        s.pending = Signal()  # an END/CLEAR was accepted: the step is closing
+        s.cmd = Signal(Kind)
+        self._walker(m, s)
+        self._neuron_pass(m, s)
+        with m.FSM():
+            with m.State("ACCUM"):
+                self._accumulate(m, s)
+            with m.State("PASS"):
+                self._pass_state(m, s)
+            with m.State("FLUSH"):
+                m.d.comb += [self.spikes.valid.eq(1), self.spikes.payload.kind.eq(s.cmd)]
+                with m.If(self.spikes.ready):
+                    m.d.sync += s.pending.eq(0)
+                    m.next = "ACCUM"
+        return m
 
-        pending = Signal()  # an END/CLEAR was accepted: the step is closing
-        cmd = Signal(Kind)
-
-        # ---- ACCUM: event -> row -> synapse walk -> membrane read-modify-write
-        row_valid = Signal()  # row_start/row_end hold the fan-out list of an accepted event
-        fetch = Signal()  # accept an event this cycle: its row is ready next cycle
+    def _walker(self, m: Module, s: SimpleNamespace) -> None:
+        """Event -> fan-out row -> one synapse address per clock; `syn_idx`/`syn_val` are the
+        synapse read one cycle after `cur`."""
+        p = self.plan
+        pw, ow = p.ptr_width, p.out_width
+        s.row_valid = Signal()  # row_start/row_end hold the fan-out list of an accepted event
+        s.fetch = Signal()  # accept an event this cycle: its row is ready next cycle
         if p.storage == "csr":
             m.submodules.rows = rows = Memory(shape=unsigned(2 * pw), depth=p.n_in, init=p.rows)
             rows_r = rows.read_port()
-            m.d.comb += [rows_r.addr.eq(self.events.payload.addr), rows_r.en.eq(fetch)]
+            m.d.comb += [rows_r.addr.eq(self.events.payload.addr), rows_r.en.eq(s.fetch)]
             row_start, row_end = rows_r.data[:pw], rows_r.data[pw:]
         else:  # dense: row j is words j·n_out .. (j+1)·n_out - 1
             row_start, row_end = Signal(pw), Signal(pw)
-            with m.If(fetch):
+            with m.If(s.fetch):
                 m.d.sync += [row_start.eq(self.events.payload.addr * p.n_out),
                              row_end.eq(self.events.payload.addr * p.n_out + p.n_out)]
-        cur = Signal(pw)
-        cur_next = Signal(pw)  # cur + 1, kept in a register: no carry chain on the ready path
-        end = Signal(pw)
-        s_valid = Signal()  # syn_r.data holds a synapse
-        m_valid = Signal()  # mem_r.data holds the membrane of m_idx
-        m_idx = Signal(ow)
-        m_val = Signal(signed(p.w_bits))
+        s.row_start, s.row_end = row_start, row_end
+        s.cur = cur = Signal(pw)
+        s.cur_next = Signal(pw)  # cur + 1, kept in a register: no carry chain on the ready path
+        s.end = end = Signal(pw)
+        s.s_valid = Signal()  # syn_r.data holds a synapse
+        s.m_valid = Signal()  # mem_r.data holds the membrane of m_idx
+        s.m_idx = Signal(ow)
+        s.m_val = Signal(signed(p.w_bits))
 
-        walking = cur != end
-        last = walking & (cur_next == end)
-        take_row = row_valid & (~walking | last)
-        drained = ~row_valid & ~walking & ~s_valid & ~m_valid
+        s.walking = walking = cur != end
+        s.last = walking & (s.cur_next == end)
+        s.take_row = take_row = s.row_valid & (~walking | s.last)
+        s.drained = ~s.row_valid & ~walking & ~s.s_valid & ~s.m_valid
         if p.storage == "csr":
-            syn_idx = syn_r.data[:ow]
-            syn_val = syn_r.data[ow:].as_signed()
+            s.syn_idx = s.syn_r.data[:ow]
+            s.syn_val = s.syn_r.data[ow:].as_signed()
         else:  # the neuron index is the position in the row: count it, one cycle behind like the data
             col = Signal(ow)
             syn_idx = Signal(ow)
@@ -112,85 +139,87 @@ class LifLayer(wiring.Component):
             with m.Elif(walking):
                 m.d.sync += col.eq(col + 1)
             m.d.sync += syn_idx.eq(col)
-            syn_val = syn_r.data.as_signed()
+            s.syn_idx = syn_idx
+            s.syn_val = s.syn_r.data.as_signed()
 
-        # ---- PASS: three stages, all held while a spike waits on a stalled output
-        n = Signal(range(p.n_out + 1))
-        v1 = Signal()
-        n1 = Signal(ow)
-        v2 = Signal()
-        n2 = Signal(ow)
-        fired2 = Signal()
-        clearing = cmd == Kind.CLEAR
-        issue = n != p.n_out
-        advance = ~(v2 & fired2 & ~clearing & ~self.spikes.ready)
+    def _neuron_pass(self, m: Module, s: SimpleNamespace) -> None:
+        """The pass pipeline's signals: three stages, all held while a spike waits on a stalled
+        output; `base` is what stage 2 writes back (hw.gateware.plan.next_base)."""
+        p = self.plan
+        ow = p.out_width
+        s.n = Signal(range(p.n_out + 1))
+        s.v1 = Signal()
+        s.n1 = Signal(ow)
+        s.v2 = Signal()
+        s.n2 = Signal(ow)
+        s.fired2 = fired2 = Signal()
+        s.clearing = clearing = s.cmd == Kind.CLEAR
+        s.issue = s.n != p.n_out
+        s.advance = ~(s.v2 & fired2 & ~clearing & ~self.spikes.ready)
 
-        params, shapes = _params(m, p, n, advance)
-        theta, bias, leak_b = params["theta"], params["bias"], params["leak_b"]
+        params, shapes = _params(m, p, s.n, s.advance)
+        s.theta, s.bias, s.leak_b = params["theta"], params["bias"], params["leak_b"]
         theta_shape, bias_shape = shapes["theta"], shapes["bias"]
-        v = Signal(signed(p.v_width))
-        m.d.comb += v.eq(Mux(clearing, 0, mem_r.data))
-        prod2 = Signal(signed(p.v_width + p.leak_f + 2))
-        theta2 = Signal(theta_shape)
-        bias2 = Signal(bias_shape)
+        s.v = v = Signal(signed(p.v_width))
+        m.d.comb += v.eq(Mux(clearing, 0, s.mem_r.data))
+        s.prod2 = prod2 = Signal(signed(p.v_width + p.leak_f + 2))
+        s.theta2 = theta2 = Signal(theta_shape)
+        s.bias2 = bias2 = Signal(bias_shape)
         leaked = prod2 >> p.leak_f  # arithmetic shift: floor, as in sim.artifact.leak
         if p.reset == "subtract":
-            base = leaked - Mux(fired2, theta2, 0) + bias2
+            s.base = leaked - Mux(fired2, theta2, 0) + bias2
         else:
-            base = Mux(fired2, 0, leaked) + bias2
+            s.base = Mux(fired2, 0, leaked) + bias2
 
-        with m.FSM():
-            with m.State("ACCUM"):
-                ready = ~pending & (~row_valid | take_row)
-                accept = self.events.valid & ready
-                is_event = self.events.payload.kind == Kind.SPIKE
-                in_range = self.events.payload.addr < p.n_in  # out-of-range addresses are dropped
-                m.d.comb += [
-                    self.events.ready.eq(ready),
-                    fetch.eq(accept & is_event & in_range),
-                    syn_r.addr.eq(cur),
-                    mem_r.addr.eq(syn_idx),
-                    mem_w.addr.eq(m_idx),
-                    mem_w.data.eq(mem_r.data + m_val),
-                    mem_w.en.eq(m_valid),
-                ]
-                with m.If(fetch):
-                    m.d.sync += row_valid.eq(1)
-                with m.Elif(take_row):
-                    m.d.sync += row_valid.eq(0)
-                with m.If(accept & ~is_event):
-                    m.d.sync += [pending.eq(1), cmd.eq(self.events.payload.kind)]
-                with m.If(take_row):
-                    m.d.sync += [cur.eq(row_start), cur_next.eq(row_start + 1), end.eq(row_end)]
-                with m.Elif(walking):
-                    m.d.sync += [cur.eq(cur_next), cur_next.eq(cur_next + 1)]
-                m.d.sync += [s_valid.eq(walking), m_valid.eq(s_valid), m_idx.eq(syn_idx), m_val.eq(syn_val)]
-                with m.If(pending & drained):
-                    m.d.sync += [n.eq(0), v1.eq(0), v2.eq(0)]
-                    m.next = "PASS"
+    def _accumulate(self, m: Module, s: SimpleNamespace) -> None:
+        """ACCUM: take events, walk their rows, add each weight to its membrane (two-stage
+        read-modify-write); move to PASS once END/CLEAR came and the pipeline is empty."""
+        p = self.plan
+        ready = ~s.pending & (~s.row_valid | s.take_row)
+        accept = self.events.valid & ready
+        is_event = self.events.payload.kind == Kind.SPIKE
+        in_range = self.events.payload.addr < p.n_in  # out-of-range addresses are dropped
+        m.d.comb += [
+            self.events.ready.eq(ready),
+            s.fetch.eq(accept & is_event & in_range),
+            s.syn_r.addr.eq(s.cur),
+            s.mem_r.addr.eq(s.syn_idx),
+            s.mem_w.addr.eq(s.m_idx),
+            s.mem_w.data.eq(s.mem_r.data + s.m_val),
+            s.mem_w.en.eq(s.m_valid),
+        ]
+        with m.If(s.fetch):
+            m.d.sync += s.row_valid.eq(1)
+        with m.Elif(s.take_row):
+            m.d.sync += s.row_valid.eq(0)
+        with m.If(accept & ~is_event):
+            m.d.sync += [s.pending.eq(1), s.cmd.eq(self.events.payload.kind)]
+        with m.If(s.take_row):
+            m.d.sync += [s.cur.eq(s.row_start), s.cur_next.eq(s.row_start + 1), s.end.eq(s.row_end)]
+        with m.Elif(s.walking):
+            m.d.sync += [s.cur.eq(s.cur_next), s.cur_next.eq(s.cur_next + 1)]
+        m.d.sync += [s.s_valid.eq(s.walking), s.m_valid.eq(s.s_valid), s.m_idx.eq(s.syn_idx), s.m_val.eq(s.syn_val)]
+        with m.If(s.pending & s.drained):
+            m.d.sync += [s.n.eq(0), s.v1.eq(0), s.v2.eq(0)]
+            m.next = "PASS"
 
-            with m.State("PASS"):
-                m.d.comb += [
-                    mem_r.addr.eq(n),
-                    mem_r.en.eq(advance),
-                    mem_w.addr.eq(n2),
-                    mem_w.data.eq(base),
-                    mem_w.en.eq(v2 & advance),
-                    self.spikes.valid.eq(v2 & fired2 & ~clearing),
-                    self.spikes.payload.addr.eq(n2),
-                    self.spikes.payload.kind.eq(Kind.SPIKE),
-                ]
-                with m.If(advance):
-                    m.d.sync += [v1.eq(issue), n1.eq(n), v2.eq(v1), n2.eq(n1),
-                                 fired2.eq(v > theta), prod2.eq(v * leak_b), theta2.eq(theta), bias2.eq(bias)]
-                    with m.If(issue):
-                        m.d.sync += n.eq(n + 1)
-                with m.If(~issue & ~v1 & ~v2):
-                    m.next = "FLUSH"
-
-            with m.State("FLUSH"):
-                m.d.comb += [self.spikes.valid.eq(1), self.spikes.payload.kind.eq(cmd)]
-                with m.If(self.spikes.ready):
-                    m.d.sync += pending.eq(0)
-                    m.next = "ACCUM"
-        return m
+    def _pass_state(self, m: Module, s: SimpleNamespace) -> None:
+        """PASS: every neuron once, in address order: compare, spike, write the next base."""
+        m.d.comb += [
+            s.mem_r.addr.eq(s.n),
+            s.mem_r.en.eq(s.advance),
+            s.mem_w.addr.eq(s.n2),
+            s.mem_w.data.eq(s.base),
+            s.mem_w.en.eq(s.v2 & s.advance),
+            self.spikes.valid.eq(s.v2 & s.fired2 & ~s.clearing),
+            self.spikes.payload.addr.eq(s.n2),
+            self.spikes.payload.kind.eq(Kind.SPIKE),
+        ]
+        with m.If(s.advance):
+            m.d.sync += [s.v1.eq(s.issue), s.n1.eq(s.n), s.v2.eq(s.v1), s.n2.eq(s.n1),
+                         s.fired2.eq(s.v > s.theta), s.prod2.eq(s.v * s.leak_b), s.theta2.eq(s.theta),
+                         s.bias2.eq(s.bias)]
+            with m.If(s.issue):
+                m.d.sync += s.n.eq(s.n + 1)
+        with m.If(~s.issue & ~s.v1 & ~s.v2):
+            m.next = "FLUSH"

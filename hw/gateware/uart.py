@@ -200,7 +200,6 @@ class UARTBridge(wiring.Component):
                      dec.words.ready.eq(fifo.w_rdy)]
         wiring.connect(m, rx.data, dec.bytes)
         word = data.View(layout, fifo.r_data)
-        command = word.value[:2] | P.COMMAND_TAG
         # Events wait in the FIFO until the command that closes their chunk (STEP/SYNC) is there
         # too, so the core gets them back to back and its cycle counter measures the core, not
         # the UART (the host never sends more than a FIFO's worth per chunk).
@@ -225,44 +224,58 @@ class UARTBridge(wiring.Component):
 
         with m.FSM():
             with m.State("FEED"):
-                m.d.comb += core.events.payload.addr.eq(word.value)
-                with m.If(fifo.r_rdy & word.event):
-                    with m.If((commands != 0) | ~fifo.w_rdy):
-                        m.d.comb += [core.events.valid.eq(1), core.events.payload.kind.eq(Kind.SPIKE),
-                                     fifo.r_en.eq(core.events.ready)]
-                with m.Elif(fifo.r_rdy & ((command == P.STEP) | (command == P.CLEAR))):
-                    m.d.comb += [core.events.valid.eq(1), fifo.r_en.eq(core.events.ready),
-                                 core.events.payload.kind.eq(Mux(command == P.STEP, Kind.END, Kind.CLEAR))]
-                    with m.If(core.events.ready):
-                        m.d.sync += mask.eq(0)
-                        m.next = "COLLECT"
-                with m.Elif(fifo.r_rdy):
-                    m.d.comb += fifo.r_en.eq(1)
-                    with m.If(command == P.SYNC):
-                        start_reply(Reply.ACK)
-                    with m.Else():
-                        start_reply(Reply.INFO)
+                self._feed(m, core, fifo, word, commands, mask, start_reply)
             with m.State("COLLECT"):
-                m.d.comb += core.spikes.ready.eq(1)
-                with m.If(core.spikes.valid):
-                    with m.If(core.spikes.payload.kind == Kind.SPIKE):
-                        m.d.sync += mask.bit_select(core.spikes.payload.addr, 1).eq(1)
-                    with m.Elif(core.spikes.payload.kind == Kind.END):
-                        start_reply(Reply.STEP)
-                    with m.Else():
-                        start_reply(Reply.ACK)
+                self._collect(m, core, mask, start_reply)
             with m.State("SEND"):
-                step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)),
-                        *(core.cycles[i:i + 8] for i in range(0, 8 * P.CYCLE_BYTES, 8))]
-                info = [header, *(Const(b, 8) for b in P.info_bytes(self.info))]
-                last = Signal()
-                with m.Switch(reply):
-                    for kind, payload in ((Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)):
-                        with m.Case(kind):
-                            m.d.comb += [tx.data.payload.eq(Array(payload)[pos]), last.eq(pos == len(payload) - 1)]
-                m.d.comb += tx.data.valid.eq(1)
-                with m.If(tx.data.ready):
-                    m.d.sync += pos.eq(pos + 1)
-                    with m.If(last):
-                        m.next = "FEED"
+                self._send(m, tx, reply, header, pos, mask)
         return m
+
+    def _feed(self, m, core, fifo, word, commands, mask, start_reply) -> None:
+        """FIFO -> core: events once their chunk's closing command has arrived (or the FIFO is
+        full), STEP/CLEAR as the core's END/CLEAR beats; SYNC and INFO are answered at once."""
+        command = word.value[:2] | P.COMMAND_TAG
+        m.d.comb += core.events.payload.addr.eq(word.value)
+        with m.If(fifo.r_rdy & word.event):
+            with m.If((commands != 0) | ~fifo.w_rdy):
+                m.d.comb += [core.events.valid.eq(1), core.events.payload.kind.eq(Kind.SPIKE),
+                             fifo.r_en.eq(core.events.ready)]
+        with m.Elif(fifo.r_rdy & ((command == P.STEP) | (command == P.CLEAR))):
+            m.d.comb += [core.events.valid.eq(1), fifo.r_en.eq(core.events.ready),
+                         core.events.payload.kind.eq(Mux(command == P.STEP, Kind.END, Kind.CLEAR))]
+            with m.If(core.events.ready):
+                m.d.sync += mask.eq(0)
+                m.next = "COLLECT"
+        with m.Elif(fifo.r_rdy):
+            m.d.comb += fifo.r_en.eq(1)
+            with m.If(command == P.SYNC):
+                start_reply(Reply.ACK)
+            with m.Else():
+                start_reply(Reply.INFO)
+
+    def _collect(self, m, core, mask, start_reply) -> None:
+        """Core -> spike mask, until the END (STEP reply) or CLEAR (ACK) that closes the step."""
+        m.d.comb += core.spikes.ready.eq(1)
+        with m.If(core.spikes.valid):
+            with m.If(core.spikes.payload.kind == Kind.SPIKE):
+                m.d.sync += mask.bit_select(core.spikes.payload.addr, 1).eq(1)
+            with m.Elif(core.spikes.payload.kind == Kind.END):
+                start_reply(Reply.STEP)
+            with m.Else():
+                start_reply(Reply.ACK)
+
+    def _send(self, m, tx, reply, header, pos, mask) -> None:
+        """The reply, byte by byte (hw/link/protocol.py): header, then its payload."""
+        step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)),
+                *(self.core.cycles[i:i + 8] for i in range(0, 8 * P.CYCLE_BYTES, 8))]
+        info = [header, *(Const(b, 8) for b in P.info_bytes(self.info))]
+        last = Signal()
+        with m.Switch(reply):
+            for kind, payload in ((Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)):
+                with m.Case(kind):
+                    m.d.comb += [tx.data.payload.eq(Array(payload)[pos]), last.eq(pos == len(payload) - 1)]
+        m.d.comb += tx.data.valid.eq(1)
+        with m.If(tx.data.ready):
+            m.d.sync += pos.eq(pos + 1)
+            with m.If(last):
+                m.next = "FEED"
