@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .osbc import HessianAccumulator
+from .osbc import HessianAccumulator, resolve_device
 from .snntorch_import import float_layers, run_float
 
 
@@ -31,18 +31,20 @@ class Calibration:
     steps: int
 
 
-def calibrate(model, counts: np.ndarray, *, current: bool = False, batch: int = 64,
+def calibrate(model, counts: np.ndarray, *, current: bool = False, batch: int = 64, device=None,
               progress: bool = True) -> Calibration:
-    """counts [T, N, n_in]: the calibration inputs, encoded as the model was trained."""
+    """counts [T, N, n_in]: the calibration inputs, encoded as the model was trained. The model runs
+    on the CPU; the Hessians are summed on `device` (default cuda when available)."""
     counts = np.asarray(counts)
     if counts.ndim != 3 or counts.shape[1] == 0:
         raise ValueError(f"calib: expected a non-empty [T, N, n_in] set of event counts, got shape {counts.shape}")
     layers = float_layers(model)
     if counts.shape[2] != layers[0].weight.shape[1]:
         raise ValueError(f"calib: inputs have {counts.shape[2]} features, the model takes {layers[0].weight.shape[1]}")
+    dev = resolve_device(device)
     sizes = [fl.weight.shape[1] for fl in layers]
-    mem = [HessianAccumulator(n, fl.beta) for n, fl in zip(sizes, layers)]
-    cur = [HessianAccumulator(n, np.zeros_like(fl.beta)) for n, fl in zip(sizes, layers)] if current else []
+    mem = [HessianAccumulator(n, fl.beta, dev) for n, fl in zip(sizes, layers)]
+    cur = [HessianAccumulator(n, np.zeros_like(fl.beta), dev) for n, fl in zip(sizes, layers)] if current else []
     with torch.no_grad():
         for i in tqdm(range(0, counts.shape[1], batch), desc="calibrate", unit="batch", disable=not progress):
             _, inputs = run_float(model, torch.from_numpy(counts[:, i:i + batch].astype(np.float32)), record_inputs=True)

@@ -12,7 +12,12 @@ machinery on that H, vectorised over the rows of a layer:
   any mask are recovered exactly by `fit_mask` (the sequential OBS updates *are* the least-squares
   optimum for the final mask), so one pass serves every sparsity level.
 * `select_mask`: global choice across the rows of a layer of how many weights each row loses.
-* `quantise`: GPTQ column sweep with error feedback through each row's H restricted to its mask.
+* `row_scales` / `quantise`: per-row scales on the full signed grid, chosen by a grid search, and
+  the GPTQ column sweep with error feedback through H restricted to the mask: one sweep for all
+  rows that share a Hessian and a mask, batched per-row systems for the rest.
+
+Every function that computes takes a `device` (cpu or cuda): the same code runs on both; the
+Hessians, fits and quantisation are float64 there too.
 
 Rows may use different Hessians (per-neuron beta): `group[r]` indexes the stack `hess[g]`.
 """
@@ -25,8 +30,32 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-MEMORY_BUDGET = 2 << 30  # bytes of per-row inverse Hessians held at once
+MEMORY_BUDGET = 2 << 30  # bytes of per-row inverse Hessians held at once on the CPU
 PENDING = 128  # H^-1 downdates collected before they are applied as one GEMM (as GPTQ's lazy batches)
+MIN_BLOCK_ROWS = 8  # fewer rows per trace block and the per-step Python work outweighs the GEMMs
+GPTQ_BLOCK = 128  # columns swept before their error is pushed onto the rest as one GEMM (GPTQ's lazy batch)
+SHARED_MIN_ROWS = 4  # rows with one Hessian and one mask from which a shared GPTQ sweep pays off
+SHRINK = np.linspace(1.0, 0.2, 81)  # scale candidates x max|w|/qmax, as GPTQ's grid search (grid 100, shrink 0.8)
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The torch device to compute on; None: cuda when torch sees a GPU, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device: unknown device {device!r}; use cpu or cuda") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: unsupported device {device!r}; use cpu or cuda")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda is not available (torch sees no GPU); use cpu")
+    return dev
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes of working matrices held at once: MEMORY_BUDGET on the CPU, half the free memory of a GPU."""
+    return torch.cuda.mem_get_info(device)[0] // 2 if device.type == "cuda" else MEMORY_BUDGET
 
 
 def leaky_traces(x: torch.Tensor, beta: float) -> torch.Tensor:
@@ -42,13 +71,14 @@ def leaky_traces(x: torch.Tensor, beta: float) -> torch.Tensor:
 class HessianAccumulator:
     """Sums X~^T X~ over calibration batches for each distinct leak of a layer's neurons."""
 
-    def __init__(self, n_in: int, betas: np.ndarray):
+    def __init__(self, n_in: int, betas: np.ndarray, device: str | torch.device = "cpu"):
         self.betas, self.group = np.unique(np.asarray(betas, np.float64), return_inverse=True)
-        self.sum = torch.zeros(len(self.betas), n_in, n_in, dtype=torch.float64)
+        self.sum = torch.zeros(len(self.betas), n_in, n_in, dtype=torch.float64, device=device)
         self.count = 0
 
     def add(self, x: torch.Tensor) -> None:
         """x [T, B, n_in]: one batch of the layer's input events over all steps."""
+        x = x.to(self.sum.device)
         for g, beta in enumerate(self.betas):
             xt = leaky_traces(x, float(beta)).reshape(-1, x.shape[-1])
             self.sum[g].addmm_(xt.T, xt)
@@ -58,7 +88,7 @@ class HessianAccumulator:
         """H = 2 X~ X~^T / m per leak group, float64 [G, n_in, n_in]."""
         if self.count == 0:
             raise ValueError("calib: the calibration set is empty")
-        return (2.0 * self.sum / self.count).numpy()
+        return (2.0 * self.sum / self.count).cpu().numpy()
 
 
 def damp(hess: np.ndarray, rel: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
@@ -81,10 +111,28 @@ class Trace:
     loss: np.ndarray  # float64 [R, d + 1]
 
 
-def _row_blocks(n_rows: int, d: int, itemsize: int) -> list[np.ndarray]:
-    """Row index blocks small enough that their d x d working matrices fit the memory budget."""
-    per = max(1, min(n_rows, MEMORY_BUDGET // max(1, 3 * d * d * itemsize)))
+def _rows_that_fit(d: int, itemsize: int, budget: int) -> int:
+    return max(1, budget // max(1, 3 * d * d * itemsize))
+
+
+def _split(n_rows: int, per: int) -> list[np.ndarray]:
     return [np.arange(s, min(s + per, n_rows)) for s in range(0, n_rows, per)]
+
+
+def _row_blocks(n_rows: int, d: int, itemsize: int, budget: int) -> list[np.ndarray]:
+    """Row index blocks small enough that their d x d working matrices fit the memory budget."""
+    return _split(n_rows, max(1, min(n_rows, _rows_that_fit(d, itemsize, budget))))
+
+
+def thread_plan(n_rows: int, d: int, itemsize: int, threads: int, budget: int) -> tuple[int, int, list[np.ndarray]]:
+    """(pool size, torch threads per worker, row blocks) for the traces. As many workers as threads,
+    but only as many as leave every block MIN_BLOCK_ROWS rows within the memory budget; the other
+    threads go to torch inside each worker, so pool x torch threads never exceeds `threads`
+    (both at full count oversubscribe the cores: 16 x 16 threads ran 4x slower than 2 x 1)."""
+    fit = _rows_that_fit(d, itemsize, budget)
+    workers = max(1, min(threads, fit // MIN_BLOCK_ROWS, n_rows // MIN_BLOCK_ROWS))
+    per = max(1, min(fit // workers, -(-n_rows // workers)))
+    return workers, max(1, threads // workers), _split(n_rows, per)
 
 
 def _gather2(m: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -100,11 +148,12 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
     in `pend` (H^-1 = hinv - pend^T pend) and applied as one GEMM every PENDING removals, when dead
     slots are also dropped once they are 1/4 of the matrix, so the work shrinks with the rows."""
     r, d = w.shape
+    dev = w.device
     diag = torch.diagonal(hinv, dim1=1, dim2=2).clone()  # always current
-    pend = torch.empty(r, PENDING, d, dtype=w.dtype)
-    cols = torch.arange(d).expand(r, d).clone()  # original input of each compacted slot
-    alive = torch.ones(r, d, dtype=torch.bool)
-    batch = torch.arange(r)[:, None]
+    pend = torch.empty(r, PENDING, d, dtype=w.dtype, device=dev)
+    cols = torch.arange(d, device=dev).expand(r, d).clone()  # original input of each compacted slot
+    alive = torch.ones(r, d, dtype=torch.bool, device=dev)
+    batch = torch.arange(r, device=dev)[:, None]
     order = np.empty((r, d), np.int64)
     loss = np.zeros((r, d + 1))
     done, m, p = 0, d, 0
@@ -123,24 +172,25 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
         ct = hinv[batch, q]  # rows Q of the (symmetric) stale H^-1: [r, g, m]
         if p:
             ct -= pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2) @ pend[:, :p, :m]
-        hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().numpy()  # H^-1[Q, Q]
+        hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().cpu().numpy()  # H^-1[Q, Q]
         linv = np.linalg.inv(np.linalg.cholesky(hqq))  # tiny g x g: numpy is far quicker than torch
-        z = torch.from_numpy(linv @ w.gather(1, q).double().numpy()[:, :, None])[:, :, 0]
-        bt = torch.from_numpy(linv).to(w.dtype) @ ct  # H^-1' = H^-1 - bt^T bt
-        w -= (bt * z.to(w.dtype)[:, :, None]).sum(1)
+        z = (linv @ w.gather(1, q).double().cpu().numpy()[:, :, None])[:, :, 0]
+        bt = torch.from_numpy(linv).to(dev, w.dtype) @ ct  # H^-1' = H^-1 - bt^T bt
+        w -= (bt * torch.from_numpy(z).to(dev, w.dtype)[:, :, None]).sum(1)
         diag -= (bt * bt).sum(1)
         pend[:, p:p + g, :m] = bt
         p += g
         alive.scatter_(1, q, False)
         w.masked_fill_(~alive, 0)
-        order[:, done:done + g] = cols.gather(1, q).numpy()
-        loss[:, done + 1:done + g + 1] = loss[:, done, None] + np.cumsum(z.numpy() ** 2, 1) / 2
+        order[:, done:done + g] = cols.gather(1, q).cpu().numpy()
+        loss[:, done + 1:done + g + 1] = loss[:, done, None] + np.cumsum(z ** 2, 1) / 2
         done += g
     return order, loss
 
 
 def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = None, *,
-              group_frac: float = 1 / 256, dtype=torch.float64, desc: str | None = None) -> Trace:
+              group_frac: float = 1 / 256, dtype=torch.float64, device: str | torch.device = "cpu",
+              threads: int | None = None, desc: str | None = None) -> Trace:
     """ExactOBS greedy pruning of every row down to zero weights.
 
     weight [R, d]; hess damped [G, d, d]; group [R] (default all 0). Each step removes
@@ -148,31 +198,35 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     with one rank-g update, which makes 2312-wide rows tractable; group_frac = 0 is the exact
     one-weight-at-a-time algorithm. The loss inside a group is still exact for every prefix:
     with H^-1_QQ = L L^T, removing the first i of Q costs |L^-1_{:i,:i} w_Q[:i]|^2 / 2.
-    Row blocks run on all torch threads, one thread each (the per-step ops are small).
+    On the CPU, row blocks run in a pool sized with torch's threads by `thread_plan` (`threads`,
+    default torch's count); on a GPU one block after the other, as large as half its free memory allows.
     """
-    w_all = torch.as_tensor(np.asarray(weight, np.float64))
+    dev = torch.device(device)
+    w_all = torch.as_tensor(np.asarray(weight, np.float64), device=dev)
     n_rows, d = w_all.shape
     group = np.zeros(n_rows, np.int64) if group is None else np.asarray(group)
-    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess)))
+    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev)))
     order = np.empty((n_rows, d), np.int64)
     loss = np.zeros((n_rows, d + 1))
-    workers = torch.get_num_threads()
+    outer = torch.get_num_threads()
     itemsize = torch.empty(0, dtype=dtype).element_size()
+    workers, inner, blocks = thread_plan(n_rows, d, itemsize, (threads or outer) if dev.type == "cpu" else 1,
+                                         memory_budget(dev))
 
     def run(rows):
-        sel = torch.as_tensor(rows)
-        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv0[torch.as_tensor(group[rows])].to(dtype),
-                                               group_frac)
+        torch.set_num_threads(inner)  # MKL's and OpenMP's thread counts are per calling thread
+        sel = torch.as_tensor(rows, device=dev)
+        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv0[torch.as_tensor(group[rows], device=dev)]
+                                               .to(dtype), group_frac)
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(inner)
     try:
-        blocks = _row_blocks(n_rows, d, itemsize * workers)
         with ThreadPoolExecutor(workers) as pool:
             for _ in tqdm(pool.map(run, blocks), desc=desc, total=len(blocks), unit="block", leave=False,
                           disable=desc is None or len(blocks) < 2):
                 pass
     finally:
-        torch.set_num_threads(workers)
+        torch.set_num_threads(outer)
     return Trace(order=order, loss=loss)
 
 
@@ -192,81 +246,177 @@ def select_mask(trace: Trace, n_prune: int) -> np.ndarray:
     return keep
 
 
-def _masked_systems(hess, group, keep, rows):
+def _masked_systems(hess: torch.Tensor, group, keep, rows):
     """Per row the kept inputs (padded, ascending) and H restricted to them; padding slots get an
     identity block and so decouple from the rest."""
-    kr = torch.as_tensor(keep[rows])
+    dev = hess.device
+    kr = torch.as_tensor(keep[rows], device=dev)
     s = max(1, int(kr.sum(1).max()))
     idx = torch.argsort((~kr).to(torch.int8), dim=1, stable=True)[:, :s]
     valid = kr.gather(1, idx)
-    g = torch.as_tensor(group[rows])
-    a = torch.as_tensor(hess)[g[:, None, None], idx[:, :, None], idx[:, None, :]]
+    g = torch.as_tensor(group[rows], device=dev)
+    a = hess[g[:, None, None], idx[:, :, None], idx[:, None, :]]
     pair = valid[:, :, None] & valid[:, None, :]
     a = torch.where(pair, a, torch.diag_embed((~valid).double()))
     return idx, valid, a
 
 
-def _row_blocks_masked(keep, desc):
-    blocks = _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8)
+def _row_blocks_masked(keep, device, desc):
+    blocks = _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8, memory_budget(device))
     return tqdm(blocks, desc=desc, unit="block", leave=False, disable=desc is None or len(blocks) < 2)
 
 
 def fit_mask(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray,
-             desc: str | None = None) -> np.ndarray:
+             device: str | torch.device = "cpu", desc: str | None = None) -> np.ndarray:
     """The least-squares optimal weights for a fixed mask: argmin (w' - w)^T H (w' - w) with
     w'_j = 0 off the mask, i.e. H_SS w'_S = (H w)_S per row."""
-    w = np.asarray(weight, np.float64)
-    hw = np.empty_like(w)
-    for g in range(len(hess)):
-        hw[group == g] = w[group == g] @ hess[g]
-    out = np.zeros_like(w)
-    for rows in _row_blocks_masked(keep, desc):
-        idx, valid, a = _masked_systems(hess, group, keep, rows)
-        rhs = torch.where(valid, torch.as_tensor(hw[rows]).gather(1, idx), 0.0)
+    dev = torch.device(device)
+    h = torch.as_tensor(hess, device=dev)
+    w = torch.as_tensor(np.asarray(weight, np.float64), device=dev)
+    gr = torch.as_tensor(group, device=dev)
+    hw = torch.empty_like(w)
+    for g in range(len(h)):
+        hw[gr == g] = w[gr == g] @ h[g]
+    out = np.zeros(w.shape)
+    for rows in _row_blocks_masked(keep, dev, desc):
+        idx, valid, a = _masked_systems(h, group, keep, rows)
+        rhs = torch.where(valid, hw[torch.as_tensor(rows, device=dev)].gather(1, idx), 0.0)
         # Cholesky, not LU: torch 2.13's batched LU solves go wrong once torch.set_num_threads was called
         sol = torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(a))[:, :, 0]
-        out[rows[:, None], idx.numpy()] = torch.where(valid, sol, 0.0).numpy()
+        out[rows[:, None], idx.cpu().numpy()] = torch.where(valid, sol, 0.0).cpu().numpy()
     return out * keep
 
 
-def row_scales(weight: np.ndarray, bits: int, fallback: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Per-row symmetric grid scale = max|w| / (2^(bits-1) - 1); rows that are all zero take `fallback`."""
-    qmax = (1 << (bits - 1)) - 1
+def grid_max(bits: int) -> int:
+    """qmax: the grid of a signed `bits`-bit integer is {-(qmax+1)..qmax}, all levels the hardware stores."""
+    return (1 << (bits - 1)) - 1
+
+
+def max_scales(weight: np.ndarray, bits: int, fallback: np.ndarray | None = None) -> np.ndarray:
+    """Per-row scale max|w| / qmax: the symmetric grid that clips nothing; all-zero rows take `fallback` (default 1)."""
     amax = np.abs(weight).max(axis=1)
-    fb = np.ones(len(weight)) if fallback is None else fallback
-    return np.where(amax > 0, amax / qmax, fb), qmax
+    return np.where(amax > 0, amax / grid_max(bits), 1.0 if fallback is None else fallback)
+
+
+def row_scales(weight: np.ndarray, bits: int, fallback: np.ndarray | None = None,
+               hdiag: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """(scale [R], qmax): per row, of the candidates p x max_scales (p in SHRINK, and qmax/(qmax+1),
+    which puts max|w| on the extra negative level) the one whose rounding error
+    sum_j hdiag_j (w_j - q_j scale)^2 is least, clipping outliers where that pays. hdiag [R, d] is
+    the Hessian diagonal of each row's inputs (default 1: the squared error of GPTQ's grid search).
+    Ties keep the larger scale, so p = 1, the max rule, wins unless clipping lowers the error."""
+    w = np.asarray(weight, np.float64)
+    qmax = grid_max(bits)
+    base = max_scales(w, bits, fallback)
+    hd = np.ones_like(w) if hdiag is None else np.asarray(hdiag, np.float64)
+    best, best_err = base.copy(), np.full(len(w), np.inf)
+    for p in np.union1d(SHRINK, [qmax / (qmax + 1)])[::-1]:
+        s = p * base
+        err = (hd * (rtn(w, s, qmax) * s[:, None] - w) ** 2).sum(1)
+        better = err < best_err
+        best[better], best_err[better] = s[better], err[better]
+    return best, qmax
 
 
 def rtn(weight: np.ndarray, scale: np.ndarray, qmax: int) -> np.ndarray:
-    """Round to nearest on the per-row grid; integers."""
-    return np.clip(np.rint(weight / scale[:, None]), -qmax, qmax)
+    """Round to nearest on the per-row grid scale x {-(qmax+1)..qmax}; integers."""
+    return np.clip(np.rint(weight / scale[:, None]), -qmax - 1, qmax)
 
 
-def quantise(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray, scale: np.ndarray,
-             qmax: int, desc: str | None = None) -> np.ndarray:
-    """GPTQ on each row's kept weights: quantise them in input order and push each rounding error
-    onto the not-yet-quantised kept weights through the Cholesky factor of (H_SS)^-1. Pruned
-    weights stay zero. Returns integers [R, d] on the grid scale[r] x {-qmax..qmax}."""
+def _inverse_cholesky(a: torch.Tensor) -> torch.Tensor:
+    """Upper Cholesky factor of a^-1 (a SPD, one matrix or a batch)."""
+    return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(a)), upper=True)
+
+
+def _sweep(x: torch.Tensor, u: torch.Tensor, scale: torch.Tensor, qmax: int) -> torch.Tensor:
+    """GPTQ's column sweep: x [r, s] (consumed); u the upper Cholesky factor of H_SS^-1, shared
+    [s, s] or one per row [r, s, s]. Each column is rounded onto scale x grid and its error pushed
+    onto the later columns through u; inside a block of GPTQ_BLOCK columns at once, beyond it as
+    one GEMM per block. Returns the integers [r, s]."""
+    q = torch.empty_like(x)
+    n = x.shape[1]
+    for b0 in range(0, n, GPTQ_BLOCK):
+        b1 = min(b0 + GPTQ_BLOCK, n)
+        err = torch.empty_like(x[:, b0:b1])
+        for j in range(b0, b1):
+            q[:, j] = torch.clamp(torch.round(x[:, j] / scale), -qmax - 1, qmax)
+            err[:, j - b0] = (x[:, j] - q[:, j] * scale) / u[..., j, j]
+            x[:, j + 1:b1] -= err[:, j - b0, None] * u[..., j, j + 1:b1]
+        if b1 < n:
+            rest = u[..., b0:b1, b1:]
+            x[:, b1:] -= err @ rest if u.dim() == 2 else torch.bmm(err[:, None], rest)[:, 0]
+    return q
+
+
+def gptq(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray, scale: np.ndarray, qmax: int,
+         *, device: str | torch.device = "cpu", min_shared: int = SHARED_MIN_ROWS, desc: str | None = None) -> np.ndarray:
+    """GPTQ on each row's kept weights in input order, on the grid scale[r] x {-(qmax+1)..qmax}.
+    Rows with the same Hessian and mask (all rows of a dense layer), at least `min_shared` of them,
+    are swept together on one Cholesky factor of H_SS^-1, as GPTQ does; the other rows are batched
+    with one system each. Pruned weights stay zero. Returns integers [R, d]."""
+    dev = torch.device(device)
+    h = torch.as_tensor(hess, device=dev)
     w = np.asarray(weight, np.float64)
     out = np.zeros_like(w)
-    for rows in _row_blocks_masked(keep, desc):
-        idx, valid, a = _masked_systems(hess, group, keep, rows)
-        u = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(a)), upper=True)
-        x = torch.where(valid, torch.as_tensor(w[rows]).gather(1, idx), 0.0)
-        sc = torch.as_tensor(scale[rows], dtype=torch.float64)
-        q = torch.zeros_like(x)
-        for j in range(x.shape[1]):
-            q[:, j] = torch.clamp(torch.round(x[:, j] / sc), -qmax, qmax)
-            err = (x[:, j] - q[:, j] * sc) / u[:, j, j]
-            x[:, j + 1:] -= err[:, None] * u[:, j, j + 1:]
-        out[rows[:, None], idx.numpy()] = torch.where(valid, q, 0.0).numpy()
+    _, kind, size = np.unique(np.column_stack([group, keep]), axis=0, return_inverse=True, return_counts=True)
+    kind = kind.ravel()
+    shared = size[kind] >= min_shared
+    for c in np.unique(kind[shared]):
+        rows = np.flatnonzero(kind == c)
+        cols = np.flatnonzero(keep[rows[0]])
+        if len(cols):
+            sel = torch.as_tensor(cols, device=dev)
+            u = _inverse_cholesky(h[int(group[rows[0]])][sel][:, sel])
+            x = torch.as_tensor(w[np.ix_(rows, cols)], device=dev)
+            sc = torch.as_tensor(scale[rows], dtype=torch.float64, device=dev)
+            out[np.ix_(rows, cols)] = _sweep(x, u, sc, qmax).cpu().numpy()
+    rest = np.flatnonzero(~shared)
+    for block in _row_blocks_masked(keep[rest], dev, desc):
+        rows = rest[block]
+        idx, valid, a = _masked_systems(h, group, keep, rows)
+        x = torch.where(valid, torch.as_tensor(w[rows], device=dev).gather(1, idx), 0.0)
+        sc = torch.as_tensor(scale[rows], dtype=torch.float64, device=dev)
+        q = _sweep(x, _inverse_cholesky(a), sc, qmax)
+        out[rows[:, None], idx.cpu().numpy()] = torch.where(valid, q, 0.0).cpu().numpy()
     return out * keep
+
+
+def best_per_row(weight: np.ndarray, cands: np.ndarray, scales: np.ndarray, hess: np.ndarray,
+                 group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of candidate integer weights cands [K, R, d] on scales [K, R], per row the one with the least
+    loss (w' - w)^T H (w' - w) / 2: (integers [R, d], scale [R]); ties keep the first."""
+    loss = np.stack([row_losses(weight, q * s[:, None], hess, group) for q, s in zip(cands, scales)])
+    pick = np.argmin(loss, axis=0)
+    rows = np.arange(len(pick))
+    return cands[pick, rows], scales[pick, rows]
+
+
+def quantise(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray, scales: np.ndarray,
+             qmax: int, *, device: str | torch.device = "cpu", min_shared: int = SHARED_MIN_ROWS,
+             desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """GPTQ of every row on each of the candidate scales [K, R] (e.g. max_scales and row_scales),
+    all in one `gptq` call, each row keeping the candidate with the least loss on H:
+    (integers [R, d], scale [R])."""
+    scales = np.atleast_2d(np.asarray(scales, np.float64))
+    k = len(scales)
+    q = gptq(np.tile(weight, (k, 1)), hess, np.tile(group, k), np.tile(keep, (k, 1)), scales.ravel(), qmax,
+             device=device, min_shared=min_shared, desc=desc)
+    return best_per_row(weight, q.reshape(k, *np.shape(weight)), scales, hess, group)
+
+
+def row_losses(w_ref: np.ndarray, w_new: np.ndarray, hess: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """(w'_r - w_r)^T H_r (w'_r - w_r) / 2 per row [R]."""
+    dw = np.asarray(w_new, np.float64) - np.asarray(w_ref, np.float64)
+    out = np.zeros(len(dw))
+    for g in range(len(hess)):
+        rows = group == g
+        out[rows] = ((dw[rows] @ hess[g]) * dw[rows]).sum(1) / 2
+    return out
 
 
 def membrane_loss(w_ref: np.ndarray, w_new: np.ndarray, hess: np.ndarray, group: np.ndarray) -> float:
     """sum_r (w'_r - w_r)^T H_r (w'_r - w_r) / 2 = mean squared membrane error summed over neurons."""
-    dw = np.asarray(w_new, np.float64) - np.asarray(w_ref, np.float64)
-    return float(sum(((dw[group == g] @ hess[g]) * dw[group == g]).sum() / 2 for g in range(len(hess))))
+    return float(row_losses(w_ref, w_new, hess, group).sum())
 
 
 def magnitude_mask(weight: np.ndarray, n_prune: int) -> np.ndarray:

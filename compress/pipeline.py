@@ -7,6 +7,10 @@ computed once).
     magnitude  smallest |w| pruned, round to nearest
     rtn        round to nearest, no pruning
 
+Every method quantises onto the full signed grid with per-row scales from `osbc.row_scales`,
+weighted by the diagonal of the method's Hessian (the membrane one for magnitude and rtn), and each
+row keeps whichever of that scale and the clip-free max rule gives the lower loss on that Hessian.
+
 Per-layer sparsity comes from `allocation` (LAMP or uniform) for every pruning method. The membrane
 loss of every method is measured with the membrane Hessian, relative to the dense layer's
 membrane energy sum_i w_i^T H w_i / 2.
@@ -48,13 +52,18 @@ class LayerReport:
 
 class Compressor:
     def __init__(self, layers: list[FloatLayer], calib: Calibration, method: str, *, allocation: str = "lamp",
-                 damp: float = 0.01, group_frac: float = 1 / 256, dtype=torch.float32, progress: bool = True):
+                 damp: float = 0.01, group_frac: float = 1 / 256, dtype=torch.float32, device=None,
+                 threads: int | None = None, progress: bool = True):
+        """device: cpu or cuda (default cuda when available); threads: the traces' CPU threads (default torch's)."""
         if method not in METHODS:
             raise ValueError(f"method: unknown {method!r}; choose one of {', '.join(METHODS)}")
         if allocation not in RULES:
             raise ValueError(f"allocation: unknown rule {allocation!r}; choose one of {', '.join(RULES)}")
         if len(calib.membrane) != len(layers):
             raise ValueError(f"calib: has {len(calib.membrane)} layers, the model {len(layers)}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {threads}")
+        self.device = osbc.resolve_device(device)
         self.layers, self.calib, self.method, self.allocation = layers, calib, method, allocation
         self.dense = [fl.weight for fl in layers]
         self.energy = [osbc.membrane_loss(np.zeros_like(w), w, h.hess, h.group) for w, h in zip(self.dense, calib.membrane)]
@@ -66,8 +75,8 @@ class Compressor:
             self.hess = [LayerHessian(*_damped(h, damp)) for h in source]
             # inputs that never fired in calibration are dropped, as GPTQ does
             self.start = [np.where(_dead(h), 0.0, w) for w, h in zip(self.dense, source)]
-            self.traces = [osbc.obs_trace(w, h.hess, h.group, group_frac=group_frac, dtype=dtype,
-                                          desc=f"layer {k} rows" if progress else None)
+            self.traces = [osbc.obs_trace(w, h.hess, h.group, group_frac=group_frac, dtype=dtype, device=self.device,
+                                          threads=threads, desc=f"layer {k} rows" if progress else None)
                            for k, (w, h) in enumerate(tqdm(list(zip(self.start, self.hess)), desc=f"{method} layers",
                                                            unit="layer", disable=not progress))]
 
@@ -87,19 +96,23 @@ class Compressor:
         """Float weights for the masks: least-squares compensated for osbc/obc, else just masked."""
         if self.hess is None:
             return [w * k for w, k in zip(self.start, keeps)]
-        return [osbc.fit_mask(w, h.hess, h.group, k) for w, h, k in zip(self.start, self.hess, keeps)]
+        return [osbc.fit_mask(w, h.hess, h.group, k, device=self.device) for w, h, k in zip(self.start, self.hess, keeps)]
 
     def quantise(self, weights: list[np.ndarray], keeps: list[np.ndarray], bits: int):
         """(integer weights, per-row scales) per layer; GPTQ for osbc/obc, round to nearest else."""
         check_bits(bits)
         out = []
         for k, (w, keep) in enumerate(zip(weights, keeps)):
-            scale, qmax = osbc.row_scales(w, bits, fallback=osbc.row_scales(self.dense[k], bits)[0])
+            h = self.calib.membrane[k] if self.hess is None else self.hess[k]
+            hdiag = np.diagonal(h.hess, axis1=1, axis2=2)[h.group]
+            fallback = osbc.max_scales(self.dense[k], bits)  # rows left empty keep a sensible threshold
+            searched, qmax = osbc.row_scales(w, bits, fallback, hdiag)
+            scales = np.stack([osbc.max_scales(w, bits, fallback), searched])
             if self.hess is None:
-                w_int = osbc.rtn(w, scale, qmax) * keep
+                cands = np.stack([osbc.rtn(w, s, qmax) * keep for s in scales])
+                out.append(osbc.best_per_row(w, cands, scales, h.hess, h.group))
             else:
-                w_int = osbc.quantise(w, self.hess[k].hess, self.hess[k].group, keep, scale, qmax)
-            out.append((w_int, scale))
+                out.append(osbc.quantise(w, h.hess, h.group, keep, scales, qmax, device=self.device))
         return out
 
     def relative_loss(self, k: int, weight: np.ndarray) -> float:

@@ -123,19 +123,126 @@ def test_select_mask_hits_the_count_with_least_total_key(rng):
         osbc.select_mask(trace, 16)
 
 
-def test_gptq_values_on_grid_respect_mask_and_beat_rounding(rng):
+def gptq_reference(w, hess, keep, scale, lo, hi):
+    """Plain GPTQ, one row and one column at a time in numpy, on the grid scale x {lo..hi}."""
+    q = np.zeros_like(w)
+    for r in range(len(w)):
+        s = np.flatnonzero(keep[r])
+        if len(s) == 0:
+            continue
+        u = np.linalg.cholesky(np.linalg.inv(hess[np.ix_(s, s)])).T
+        x = w[r, s].copy()
+        for j in range(len(s)):
+            q[r, s[j]] = np.clip(np.rint(x[j] / scale[r]), lo, hi)
+            x[j + 1:] -= (x[j] - q[r, s[j]] * scale[r]) / u[j, j] * u[j, j + 1:]
+    return q
+
+
+def mixed_masks(rng, rows, d):
+    """Keep-masks with a dense group, a shared sparse group, an empty row and rows of their own."""
+    keep = rng.random((rows, d)) < 0.5
+    keep[:5] = True
+    keep[5:10] = keep[5]
+    keep[10] = False
+    return keep
+
+
+def test_shared_gptq_equals_the_per_row_path_and_plain_gptq(rng):
+    d = osbc.GPTQ_BLOCK + 72  # two column blocks, so the lazy update between them is exercised
+    _, hess, w = layer_problem(rng, d=d, rows=16, samples=60)
+    keep = mixed_masks(rng, 16, d)
+    group = np.zeros(16, np.int64)
+    scale, qmax = osbc.row_scales(w, 4)
+    shared = osbc.gptq(w, hess, group, keep, scale, qmax, min_shared=1)
+    per_row = osbc.gptq(w, hess, group, keep, scale, qmax, min_shared=10 ** 9)
+    assert np.abs(shared - per_row).max() <= 1e-9
+    assert np.array_equal(shared, gptq_reference(w, hess[0], keep, scale, -qmax - 1, qmax))
+    assert np.all(shared[~keep] == 0) and shared.min() >= -qmax - 1 and shared.max() <= qmax
+
+
+def test_gptq_beats_rounding_on_the_same_grid(rng):
     _, hess, w = layer_problem(rng, d=24, rows=16, samples=40)
     keep = rng.random(w.shape) < 0.6
     group = np.zeros(len(w), np.int64)
     fitted = osbc.fit_mask(w, hess, group, keep)
     for bits in (2, 3, 4, 8):
         scale, qmax = osbc.row_scales(fitted, bits)
-        q = osbc.quantise(fitted, hess, group, keep, scale, qmax)
-        assert np.array_equal(q, np.round(q)) and np.abs(q).max() <= qmax
-        assert np.all(q[~keep] == 0)
-        rounded = osbc.rtn(fitted, scale, qmax)
+        q, chosen = osbc.quantise(fitted, hess, group, keep, scale, qmax)
+        assert np.array_equal(chosen, scale) and np.array_equal(q, np.round(q)) and np.all(q[~keep] == 0)
         loss = osbc.membrane_loss(fitted, q * scale[:, None], hess, group)
-        assert loss <= osbc.membrane_loss(fitted, rounded * scale[:, None], hess, group)
+        assert loss <= osbc.membrane_loss(fitted, osbc.rtn(fitted, scale, qmax) * scale[:, None], hess, group)
+
+
+def test_grid_uses_the_extra_negative_level_and_clips_outliers():
+    scale, qmax = osbc.row_scales(np.array([[-1.0, 0.5, 0.0]]), 2)  # levels -2..1
+    assert qmax == 1 and np.isclose(scale[0], 0.5)
+    assert osbc.rtn(np.array([[-1.0, 0.5, 0.0]]), scale, qmax).tolist() == [[-2, 1, 0]]
+    w = np.array([[4.0] + [1.0] * 20])
+    clipped, _ = osbc.row_scales(w, 2)  # squared error: the outlier is sacrificed for the 20 small weights
+    assert clipped[0] < osbc.max_scales(w, 2)[0]
+    weighted, _ = osbc.row_scales(w, 2, hdiag=np.array([[1e3] + [1.0] * 20]))  # unless H says it matters
+    assert weighted[0] == osbc.max_scales(w, 2)[0]
+    assert osbc.row_scales(np.zeros((1, 3)), 4, fallback=np.array([0.25]))[0].tolist() == [0.25]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_new_grid_never_increases_the_membrane_loss(rng, bits):
+    # old grid: symmetric levels +-qmax, scale max|w| / qmax; the pipeline's rule: full grid, searched scale, best per row
+    for trial in range(4):
+        _, hess, w = layer_problem(rng, d=40, rows=12, samples=30, beta=0.5 + 0.1 * trial)
+        keep = np.ones(w.shape, bool) if trial % 2 else rng.random(w.shape) < 0.4
+        group = np.zeros(len(w), np.int64)
+        w = osbc.fit_mask(w, hess, group, keep)
+        old_scale, qmax = osbc.max_scales(w, bits), osbc.grid_max(bits)
+        scales = np.stack([old_scale, osbc.row_scales(w, bits, hdiag=np.diagonal(hess[0])[None].repeat(12, 0))[0]])
+
+        def loss(q, scale):
+            return osbc.membrane_loss(w, q * scale[:, None], hess, group)
+
+        old_rtn = np.clip(np.rint(w / old_scale[:, None]), -qmax, qmax)
+        new_rtn = osbc.best_per_row(w, np.stack([osbc.rtn(w, s, qmax) for s in scales]), scales, hess, group)
+        assert loss(*new_rtn) <= loss(old_rtn, old_scale) * (1 + 1e-12)
+        old_gptq = gptq_reference(w, hess[0], keep, old_scale, -qmax, qmax)
+        assert loss(*osbc.quantise(w, hess, group, keep, scales, qmax)) <= loss(old_gptq, old_scale) * (1 + 1e-12)
+
+
+def test_trace_does_not_depend_on_the_thread_plan(rng):
+    _, hess, w = layer_problem(rng, d=30, rows=4 * osbc.MIN_BLOCK_ROWS, samples=30)
+    one = osbc.obs_trace(w, hess, threads=1)
+    two = osbc.obs_trace(w, hess, threads=2)
+    assert np.array_equal(one.order, two.order) and np.allclose(one.loss, two.loss, rtol=1e-12, atol=0)
+    assert osbc.thread_plan(256, 2312, 4, 1, osbc.MEMORY_BUDGET)[:2] == (1, 1)
+    workers, inner, blocks = osbc.thread_plan(256, 2312, 4, 16, osbc.MEMORY_BUDGET)
+    assert workers * inner <= 16 and min(len(b) for b in blocks[:-1]) >= osbc.MIN_BLOCK_ROWS
+    assert np.array_equal(np.concatenate(blocks), np.arange(256))
+
+
+def test_device_is_resolved_or_refused():
+    assert osbc.resolve_device("cpu") == torch.device("cpu")
+    assert osbc.resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device: unknown device 'gpu0'"):
+        osbc.resolve_device("gpu0")
+    with pytest.raises(ValueError, match="device: unsupported device 'meta'"):
+        osbc.resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: cuda is not available"):
+            osbc.resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_follows_cpu(rng):
+    _, hess, w = layer_problem(rng, d=60, rows=20, samples=40)
+    group = np.zeros(len(w), np.int64)
+    runs = {}
+    for dev in ("cpu", "cuda"):
+        trace = osbc.obs_trace(w, hess, device=dev)
+        keep = osbc.select_mask(trace, 600)
+        fitted = osbc.fit_mask(w, hess, group, keep, device=dev)
+        scale, qmax = osbc.row_scales(fitted, 4)
+        runs[dev] = trace, fitted, osbc.quantise(fitted, hess, group, keep, scale, qmax, device=dev)[0]
+    (t0, f0, q0), (t1, f1, q1) = runs["cpu"], runs["cuda"]
+    assert np.array_equal(t0.order, t1.order) and np.allclose(t0.loss, t1.loss)
+    assert np.allclose(f0, f1) and np.array_equal(q0, q1)
 
 
 def test_magnitude_mask_removes_the_smallest():

@@ -5,6 +5,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
+from compress.osbc import row_scales, rtn
 from compress.snntorch_import import (CHECKPOINT_DEFAULT, UnsupportedModel, build_model, float_layers,
                                       load_checkpoint, rtn_artifact)
 from compress.train import float_accuracy
@@ -24,10 +25,11 @@ def test_per_neuron_beta_threshold_and_zero_reset():
     art = rtn_artifact(model, 4, steps=5)
     layer = art.layers[0]
     assert layer.leak_b.tolist() == [128, 192, 256]
-    # The largest weight of each row lands on the grid's end, and theta is in the same units.
+    # Weights rounded on each row's grid scale (compress.osbc.row_scales), and theta in the same units.
     w = model[1].weight.detach().double().numpy()
-    assert np.array_equal(np.abs(layer.dense()).max(axis=1), [7, 7, 7])
-    assert np.allclose(layer.theta, np.rint(fl.threshold / (np.abs(w).max(axis=1) / 7)))
+    assert np.allclose(layer.scale, row_scales(w, 4)[0])
+    assert np.array_equal(layer.dense(), rtn(w, layer.scale, 7)) and np.abs(layer.dense()).max() >= 7
+    assert np.allclose(layer.theta, np.rint(fl.threshold / layer.scale))
 
 
 @pytest.mark.parametrize("model, match", [
