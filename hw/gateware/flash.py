@@ -1,0 +1,157 @@
+"""Boot loader: the weight image (hw/link/image.py) from the board's SPI flash into the core's SPRAM.
+
+After configuration it wakes the flash (release from power-down, 0xAB: the iCE40 may leave it powered
+down), waits tRES1, then issues one fast read (0x0B, 24-bit address, 8 dummy clocks) at the image
+offset and streams the image through. Every header byte is compared with the header this bitstream
+expects (magic, version, model digest, length: all known at build time), the payload goes to `load`
+two bytes per word as it arrives, and the CRC-32 over header and payload must match the trailer.
+`status` says LOADING until the verdict; the core runs only on OK (the bridge holds it otherwise), so
+a wrong image may have been written into SPRAM but never computes. `hw.link.image.unpack` is the
+software model of the same checks (tests/hw/link/test_flash.py holds them against each other).
+
+SPI mode 0 at the core clock / 2: the flash samples COPI on the rising SCK edge and shifts CIPO out
+after the falling one, so CIPO is sampled at the falling edge, half a clock period after it settled.
+"""
+from __future__ import annotations
+
+import math
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.crc import catalog
+from amaranth.lib.wiring import In, Out
+
+from hw.link.image import CRC_BYTES, FLASH_OFFSET, HEADER_BYTES, MAX_WORDS, LoadStatus, header
+
+RELEASE_POWER_DOWN = 0xAB
+FAST_READ = 0x0B
+RELEASE_SECONDS = 3e-6  # tRES1 of the iCEBreaker's W25Q128JV (and most SPI NOR flashes)
+FLASH_BYTES = 1 << 24  # 24-bit addressing
+STATUS_BITS = 3
+
+SPISignature = wiring.Signature({"cs": Out(1), "sck": Out(1), "copi": Out(1), "cipo": In(1)})
+
+# The header bytes and the failure a mismatch in each means (the reserved half-word is not checked).
+_FIELD_STATUS = ([LoadStatus.BAD_MAGIC] * 4 + [LoadStatus.BAD_VERSION] * 2 + [None] * 2
+                 + [LoadStatus.BAD_DIGEST] * 4 + [LoadStatus.BAD_LENGTH] * 4)
+
+
+def boot_cycles(n_words: int, clk_hz: float) -> int:
+    """Core clock cycles from reset to the verdict of a good image without back-pressure: each byte on
+    the wire takes 16 (SCK at clock / 2) plus one to start the next; the wake-up byte, tRES1, then
+    the read transaction (command, address, dummy, image), and 4 cycles of state changes."""
+    return 17 * (1 + 5 + HEADER_BYTES + 2 * n_words + CRC_BYTES) + math.ceil(RELEASE_SECONDS * clk_hz) + 4
+
+
+class FlashLoader(wiring.Component):
+    """Reads the image of `n_words` SPRAM words for the model `digest` at byte `offset` of the flash.
+
+    Ports: `spi` (to the flash pins; `cs` is active high, the board's buffer inverts it), `load`
+    (the payload words in order; back-pressure pauses SCK), `status` (LoadStatus: LOADING, then OK or
+    the first failure, then constant).
+    """
+
+    def __new__(cls, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
+        # Check before the object exists, so a refused loader is no unused elaboratable.
+        if not 0 < n_words <= MAX_WORDS:
+            raise ValueError(f"n_words: must be 1..{MAX_WORDS}, got {n_words}")
+        if not 0 <= digest <= 0xFFFF_FFFF:
+            raise ValueError(f"digest: must be a u32, got {digest}")
+        image_bytes = HEADER_BYTES + 2 * n_words + CRC_BYTES
+        if not 0 <= offset <= FLASH_BYTES - image_bytes:
+            raise ValueError(f"offset: the {image_bytes}-byte image at {offset:#x} does not fit a 16 MiB flash")
+        if clk_hz <= 0:
+            raise ValueError(f"clk_hz: must be > 0, got {clk_hz}")
+        return super().__new__(cls)
+
+    def __init__(self, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
+        self.n_words, self.digest, self.offset = n_words, digest, offset
+        self.wake_cycles = math.ceil(RELEASE_SECONDS * clk_hz)
+        super().__init__({"spi": Out(SPISignature), "load": Out(stream.Signature(16)),
+                          "status": Out(STATUS_BITS, init=LoadStatus.LOADING)})
+
+    def elaborate(self, platform):
+        m = Module()
+        # One byte on the wire: `bits` counts down; SCK high then low per bit.
+        sck, bits = Signal(), Signal(range(9))
+        out, got = Signal(8), Signal(8)
+        m.d.comb += [self.spi.sck.eq(sck), self.spi.copi.eq(out[7])]
+        with m.If(bits != 0):
+            m.d.sync += sck.eq(~sck)
+            with m.If(sck):
+                m.d.sync += [got.eq(Cat(self.spi.cipo, got[:7])), out.eq(out << 1), bits.eq(bits - 1)]
+        idle = (bits == 0) & ~sck
+
+        def send(byte):
+            m.d.sync += [out.eq(byte), bits.eq(8)]
+
+        command = [FAST_READ, *self.offset.to_bytes(3, "big"), 0x00]  # the last: 8 dummy clocks
+        expected = header(self.digest, self.n_words)
+        payload_end = HEADER_BYTES + 2 * self.n_words
+        pos = Signal(range(len(command) + payload_end + CRC_BYTES + 1))  # bytes of the read so far
+        k = pos - len(command) - 1  # image byte index of `got`, once the command is out
+        low = Signal(8)
+        m.submodules.crc = crc = catalog.CRC32_ISO_HDLC(data_width=8).create()  # zlib.crc32's CRC
+        m.d.comb += crc.data.eq(got)
+        with m.If(self.load.ready):
+            m.d.sync += self.load.valid.eq(0)
+        wait = Signal(range(self.wake_cycles + 1))
+
+        with m.FSM() as fsm:
+            with m.State("WAKE"):
+                m.d.sync += self.spi.cs.eq(1)
+                send(RELEASE_POWER_DOWN)
+                m.next = "WAKING"
+            with m.State("WAKING"):
+                with m.If(idle):
+                    m.d.sync += [self.spi.cs.eq(0), wait.eq(self.wake_cycles)]
+                    m.next = "RESUME"
+            with m.State("RESUME"):
+                m.d.sync += wait.eq(wait - 1)
+                with m.If(wait == 0):
+                    m.d.sync += self.spi.cs.eq(1)
+                    m.next = "READ"
+            with m.State("READ"):
+                # Start the next byte once the last is in and its word (if any) was taken.
+                with m.If(idle & ~(self.load.valid & ~self.load.ready)):
+                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos < len(command)):
+                        send(Array(Const(b, 8) for b in command)[pos])
+                    with m.Else():
+                        send(0)
+                    with m.If(pos > len(command)):
+                        self._receive(m, got, k, low, crc, expected, payload_end)
+            with m.State("CHECK"):
+                m.d.sync += [self.status.eq(Mux(crc.match_detected, LoadStatus.OK, LoadStatus.BAD_CRC)),
+                             self.spi.cs.eq(0)]
+                m.next = "DONE"
+            with m.State("DONE"):
+                pass
+        with m.If(fsm.ongoing("CHECK") | fsm.ongoing("DONE")):
+            m.d.sync += [bits.eq(0), sck.eq(0)]  # the byte READ started with its last: never clocked
+        return m
+
+    def _receive(self, m, got, k, low, crc, expected, payload_end) -> None:
+        """Image byte `k` has arrived in `got`: check it against the header, pass it on as half a
+        payload word, and feed it to the CRC; after the trailer, the verdict."""
+        def fail(status):
+            m.d.sync += [self.status.eq(status), self.spi.cs.eq(0)]
+            m.next = "DONE"
+
+        m.d.comb += [crc.valid.eq(1), crc.start.eq(k == 0)]
+        with m.If(k < HEADER_BYTES):
+            with m.Switch(k):
+                for i, status in enumerate(_FIELD_STATUS):
+                    if status is not None:
+                        with m.Case(i):
+                            with m.If(got != expected[i]):
+                                fail(status)
+        with m.Elif(k < payload_end):
+            with m.If(k[0]):
+                m.d.sync += [self.load.payload.eq(Cat(low, got)), self.load.valid.eq(1)]
+            with m.Else():
+                m.d.sync += low.eq(got)
+        with m.Elif(k == payload_end + CRC_BYTES - 1):
+            # The trailer is zlib's CRC little-endian, so header + payload + trailer is a codeword:
+            # the register holds the residue one cycle after the last byte went in.
+            m.next = "CHECK"
