@@ -35,7 +35,7 @@ from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
 from compress.train_reference import CHECKPOINTS, test_counts
 from data import calibration_counts
-from sim import reference
+from sim.evaluate import accuracy
 
 NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}
 METHODS = ("osbc", "obc", "magnitude", "rtn")
@@ -96,13 +96,6 @@ def save_results(path: Path, results: dict, net: str) -> dict:
     return disk
 
 
-def integer_accuracy(art, counts: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
-    hits = 0
-    for i in range(0, len(y), batch):
-        hits += int((reference.run(art, counts[:, i:i + batch]).classes == y[i:i + batch]).sum())
-    return hits / len(y)
-
-
 def compress_points(model, spec: dict, method: str, points: list[tuple[float, int]], calib_counts):
     """Yield ((sparsity, bits), artifact) for every point from one calibration and one OBS trace."""
     from compress.calibrate import calibrate
@@ -153,7 +146,7 @@ def run_grid(args) -> dict:
             points = [(r["sparsity"], r["bits"]) for r in todo]
             for (sp, b), art in compress_points(model, spec, method, points, calib_counts):
                 run = next(r for r in todo if (r["sparsity"], r["bits"]) == (sp, b))
-                results["runs"][key(run)] = {**run, "accuracy": integer_accuracy(art, counts, y),
+                results["runs"][key(run)] = {**run, "accuracy": accuracy(art, counts, y, batch=1000),
                                              "achieved_sparsity": 1 - sum(l.nnz for l in art.layers) /
                                              sum(l.n_in * l.n_out for l in art.layers),
                                              "seconds": round(time.time() - start, 1)}

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 
-from compress.__main__ import calibration_counts
 from compress.calibrate import calibrate
 from compress.pipeline import Compressor
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
 import data as datasets
-from sim import reference
+from sim.evaluate import accuracy
 
 SPARSITIES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 PRUNERS = ("osbc", "obc", "magnitude")
@@ -35,17 +33,17 @@ def total_loss(comp: Compressor, sparsity: float, bits: int | None = None) -> fl
     return loss / sum(comp.energy)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--calib", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--point", type=float, default=0.9, help="sparsity of the accuracy comparison")
     p.add_argument("--bits", type=int, default=4)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
     enc = spec["encoding"]
-    counts = calibration_counts("digits", args.calib, enc["code"], enc["steps"], args.seed)
+    counts = datasets.calibration_counts(enc, args.calib, args.seed)
     calib = calibrate(model, counts, current=True, progress=False)
     layers = float_layers(model)
     comps = {m: Compressor(layers, calib, m, progress=False) for m in (*PRUNERS, "rtn")}
@@ -65,7 +63,7 @@ def main() -> None:
     for m in (*PRUNERS, "rtn"):
         s = 0.0 if m == "rtn" else args.point
         art, _ = comps[m].compress(s, args.bits, steps=enc["steps"])
-        acc = float(np.mean(reference.run(art, test).classes == y))
+        acc = accuracy(art, test, y)
         print(f"| {m} | {s:.2f} | {total_loss(comps[m], s, args.bits):.4g} | {acc:.4f} |")
 
 

@@ -9,7 +9,7 @@ The event-MNIST inputs are event-count frames of the simulated recording
 `input_max_count`). Checkpoints store float16 weights (`spec["half"]`, about 1.2 MB for the
 2312-wide net) with the training record in `spec["train"]`; the accuracy printed and recorded is
 that of the float16-rounded model that the checkpoint holds, on the full test split.
-The digits network (issue item 3c) is trained by `python -m compress.train`.
+The digits network is trained by `python -m compress.train`.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
     python -m hw.sweep --dataset digits --board icebreaker --sparsity 0.5,0.8,0.9,0.95,0.97,0.99 \\
         --bits 4,3,2 --method osbc,magnitude [--model CKPT] [--out build/sweep]
 
-For every point: compress (`python -m compress`, run as a separate process because hw/ never
-imports compress/; the artifact file is the hand-over) -> integer accuracy on the full test split
+For every point: compress (`python -m compress`, run as a separate process: the artifact file is
+the hand-over, so a killed compression never leaves half a point) -> integer accuracy on the full test split
 (sim/) -> fit check -> synthesis, place and route (hw.build) -> cycles per step from an RTL
 simulation of test samples (hw.rtlsim.cosim). Every finished stage is written to `points/<key>.json`
 at once, so an interrupted sweep resumes where it stopped; a point that does not fit is recorded
@@ -25,16 +25,16 @@ import numpy as np
 from tqdm import tqdm
 
 import boards
+from compress.pipeline import METHODS
 import data as datasets
 from sim.evaluate import evaluate
-from sim.artifact import ArtifactError, load
+from sim.artifact import ArtifactError, check_w_bits, load
 
 from hw.board import fit
 from hw.board.toolchain import ToolError
 from hw.gateware.plan import GeneratorError
 
 BASELINE = ("rtn", 0.0, 8)
-METHODS = ("osbc", "obc", "magnitude", "rtn")  # compress/pipeline.py's; hw/ must not import compress/
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,8 @@ def main(argv=None) -> int:
             raise ValueError(f"--sparsity: values must lie in [0, 1), got {args.sparsity}")
         if unknown := set(args.method) - set(METHODS):
             raise ValueError(f"--method: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
-        if any(not 2 <= b <= 8 for b in args.bits):
-            raise ValueError(f"--bits: values must lie in 2..8, got {args.bits}")
+        for b in args.bits:
+            check_w_bits(b, "--bits")
         sweep = Sweep(args.out, model=args.model, dataset=args.dataset, boards_=board_list, calib=args.calib,
                       seed=args.seed, rtl_samples=args.rtl_samples, simulator=args.simulator, build=not args.no_build)
         records = []

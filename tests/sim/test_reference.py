@@ -12,7 +12,7 @@ from sim.testing import random_artifact
 
 def snntorch_spikes(art: Artifact, counts: np.ndarray) -> list[np.ndarray]:
     """The same network as snnTorch Leaky layers in float64 with a floor state quantiser: for integer
-    weights, thresholds and beta = b/2^F this computes the integer contract exactly (DESIGN.md §2)."""
+    weights, thresholds and beta = b/2^F this computes the integer contract exactly (docs/artifact.md)."""
     lifs = []
     for layer in art.layers:
         beta = torch.tensor(layer.leak_b / (1 << layer.leak_f), dtype=torch.float64)
@@ -35,7 +35,7 @@ def snntorch_spikes(art: Artifact, counts: np.ndarray) -> list[np.ndarray]:
 def test_matches_snntorch_spike_for_spike(rng, reset, beta_b):
     for _ in range(5):
         sizes = [int(rng.integers(3, 20)) for _ in range(int(rng.integers(2, 4)))]
-        art = random_artifact(rng, sizes, density=rng.uniform(0.2, 1), reset=reset, leak_b=beta_b,
+        art = random_artifact(rng, sizes, density=rng.uniform(0.2, 1), reset=reset, betas=(beta_b / 256,),
                               bias=bool(rng.integers(2)), input_max_count=3, steps=30)
         counts = rng.integers(0, 4, (30, 8, sizes[0]))
         ours = reference.run(art, counts).spikes
@@ -46,7 +46,7 @@ def test_matches_snntorch_spike_for_spike(rng, reset, beta_b):
 
 
 def test_membranes_stay_inside_the_proven_bound_and_reach_it(rng):
-    art = random_artifact(rng, [10, 6], density=1, leak_b=256, steps=40)
+    art = random_artifact(rng, [10, 6], density=1, betas=(1.0,), steps=40)
     res = reference.run(art, rng.integers(0, 2, (40, 64, 10)), membranes=True)
     v = res.membranes[0]
     layer = art.layers[0]

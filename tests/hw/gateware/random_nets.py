@@ -1,29 +1,8 @@
-"""Random artifacts that exercise the core's corner cases (shared by the hw tests)."""
+"""Corner-case networks for the hardware tests, built on sim.testing's random layers."""
 import numpy as np
 
 from sim.artifact import Artifact, Layer
-
-
-def random_layer(rng, n_in, n_out, *, density, w_bits, reset, betas=(0.5, 0.75, 0.9375, 1.0, 0.0),
-                 leak_f=8, full_row=True, empty_rows=True, bias=True, negative_theta=False, theta_scale=1.0):
-    """A layer with weights at both extremes, empty fan-out rows and one input with full fan-out."""
-    lo, hi = -(1 << (w_bits - 1)), (1 << (w_bits - 1)) - 1
-    w = rng.integers(lo, hi + 1, (n_out, n_in))
-    w[rng.random(w.shape) >= density] = 0
-    if density > 0:
-        w[rng.integers(n_out), rng.integers(n_in)] = lo
-        w[rng.integers(n_out), rng.integers(n_in)] = hi
-    if empty_rows and n_in > 2:
-        w[:, 0] = 0
-    if full_row and n_in > 2 and density > 0:
-        w[:, 1] = rng.choice([lo, hi, 1, -1], n_out)
-    scale = max(1.0, np.sqrt(max(density, 0.05) * n_in) * hi * theta_scale)
-    theta = rng.integers(1, int(scale) + 2, n_out)
-    if negative_theta:
-        theta[0] = -1  # V(0) = 0 > θ: the neuron counts as fired before step 1
-    leak_b = (np.array(betas)[rng.integers(len(betas), size=n_out)] * (1 << leak_f)).astype(np.int64)
-    b = rng.integers(-2, 3, n_out) if bias else None
-    return Layer.from_dense(w, w_bits=w_bits, theta=theta, bias=b, leak_b=leak_b, leak_f=leak_f, reset=reset)
+from sim.testing import random_layer
 
 
 def funnel(layer: Layer, inputs) -> Layer:

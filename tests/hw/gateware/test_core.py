@@ -6,7 +6,8 @@ from hw.gateware import perf
 from hw.rtlsim import cosim, runner
 from hw.gateware.core import Core, GeneratorError
 from hw.gateware.plan import plan_layer
-from random_nets import random_counts, random_layer, random_net, torture_net
+from random_nets import random_counts, random_net, torture_net
+from sim.testing import random_layer
 from sim import reference
 from sim.artifact import Artifact, Layer, load
 from data import spikes_for
@@ -42,6 +43,7 @@ def test_bundled_model_on_test_samples(simulator):
     assert np.all((lower <= hw.cycles) & (hw.cycles <= upper)), np.c_[lower[:, 0], hw.cycles[:, 0], upper[:, 0]]
 
 
+@pytest.mark.simulator("icarus")
 @pytest.mark.parametrize("storage", ["csr", "dense"])
 def test_one_synaptic_event_per_clock(storage):
     """One layer, input back to back: cycles = Σ max(1, row length) + n_out + a constant, every step."""
@@ -59,12 +61,9 @@ def test_one_synaptic_event_per_clock(storage):
 
 
 def test_unbuildable_artifacts_fail_before_elaboration():
-    wide = Layer.from_dense(np.ones((2, 3)), w_bits=4, theta=1, bias=1 << 40, leak_b=128)
+    wide = Layer.from_dense(np.ones((2, 3)), w_bits=4, theta=1, bias=(1 << 31) - 1, leak_b=128)
     with pytest.raises(GeneratorError, match=r"l0\.v_bound: membrane needs \d+ bits"):
         Core(Artifact.create([wide], steps=4))
-    huge = Layer.from_dense(np.zeros((1, 70000)), w_bits=4, theta=1, leak_b=128)
-    with pytest.raises(GeneratorError, match=r"l0\.shape: n_in = 70000"):
-        Core(Artifact.create([huge], steps=4))
     with pytest.raises(GeneratorError, match="artifact: expected"):
         Core("net.npz")
     with pytest.raises(GeneratorError, match="storage: unknown 'coo'"):

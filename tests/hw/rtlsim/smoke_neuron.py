@@ -12,7 +12,7 @@ THETA, LEAK_B, LEAK_F, V_WIDTH = 20, 192, 8, 12  # beta = 0.75, subtract reset
 
 
 class SmokeNeuron(wiring.Component):
-    """V <- L(V) + current - r·θ on each `step` strobe; `spike` = V > θ (DESIGN.md §2)."""
+    """V <- L(V) + current - r·θ on each `step` strobe; `spike` = V > θ (docs/artifact.md)."""
 
     step: In(1)
     current: In(signed(8))
