@@ -22,6 +22,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .plan import PARAMS, LayerPlan
+from .spram import SpramMemory, load_signature
 
 
 class Kind(enum.Enum, shape=2):
@@ -67,18 +68,33 @@ class LifLayer(wiring.Component):
     `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words), `rows` (CSR
     only, `start | end << ptr_width` per input), `membrane` (`n_out` × `v_width`, signed, holding
     the next step's base) and `params` (only when θ, bias or β differ between neurons).
+    `synapses` and `rows` are SPRAM (hw/gateware/spram.py) where `plan.spram` says so; the layer
+    then has a `load` port (`load_width`-bit image addresses) that writes them at boot.
     """
 
-    def __init__(self, plan: LayerPlan):
-        self.plan = plan
-        super().__init__({"events": In(beat_stream(plan.in_width)), "spikes": Out(beat_stream(plan.out_width))})
+    def __init__(self, plan: LayerPlan, load_width: int = 0, spram_cells: bool | None = None):
+        self.plan, self.load_width, self.spram_cells = plan, load_width, spram_cells
+        ports = {"events": In(beat_stream(plan.in_width)), "spikes": Out(beat_stream(plan.out_width))}
+        if plan.spram:
+            ports["load"] = In(load_signature(load_width))
+        super().__init__(ports)
+
+    def _rom(self, m: Module, kind: str, init: list[int], width: int, depth: int):
+        """A read-only memory's read port (`addr`, `en`, `data`): block RAM pre-loaded with `init`,
+        or SPRAM written through `load` at boot."""
+        if kind not in self.plan.spram:
+            m.submodules[kind] = rom = Memory(shape=unsigned(width), depth=depth, init=init)
+            return rom.read_port(src_loc_at=1)  # named after the caller's variable, as before
+        memory = next(mem for mem in self.plan.memories() if mem.name.endswith(f".{kind}"))
+        m.submodules[kind] = rom = SpramMemory(memory, self.load_width, self.spram_cells)
+        wiring.connect(m, wiring.flipped(self.load), rom.load)
+        return rom
 
     def elaborate(self, platform):
         p = self.plan
         m = Module()
-        m.submodules.synapses = synapses = Memory(shape=unsigned(p.syn_width), depth=len(p.synapses), init=p.synapses)
+        syn_r = self._rom(m, "synapses", p.synapses, p.syn_width, len(p.synapses))
         m.submodules.membrane = membrane = Memory(shape=signed(p.v_width), depth=p.n_out, init=p.v_init)
-        syn_r = synapses.read_port()
         mem_w = membrane.write_port()
         mem_r = membrane.read_port(transparent_for=(mem_w,))
         s = SimpleNamespace(syn_r=syn_r, mem_w=mem_w, mem_r=mem_r)  # what the stages share
@@ -106,8 +122,7 @@ class LifLayer(wiring.Component):
         s.row_valid = Signal()  # row_start/row_end hold the fan-out list of an accepted event
         s.fetch = Signal()  # accept an event this cycle: its row is ready next cycle
         if p.storage == "csr":
-            m.submodules.rows = rows = Memory(shape=unsigned(2 * pw), depth=p.n_in, init=p.rows)
-            rows_r = rows.read_port()
+            rows_r = self._rom(m, "rows", p.rows, 2 * pw, p.n_in)
             m.d.comb += [rows_r.addr.eq(self.events.payload.addr), rows_r.en.eq(s.fetch)]
             row_start, row_end = rows_r.data[:pw], rows_r.data[pw:]
         else:  # dense: row j is words j·n_out .. (j+1)·n_out - 1

@@ -5,7 +5,7 @@ one-line `GeneratorError` before any Amaranth elaboration starts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,6 +17,11 @@ MAX_SYNAPSES = 1 << 24  # per layer
 MAX_V_WIDTH = 32  # membrane bits; the leak multiplier is v_width x (leak_f + 1)
 STORAGES = ("auto", "csr", "dense")
 PARAMS = ("theta", "bias", "leak_b")  # per-neuron constants, in ROM word order
+# iCE40 SB_SPRAM256KA: single port, 16K x 16 bit, undefined at power-up. Only read-only contents go
+# there (loaded at boot); membranes need a read and a write per clock and stay in block RAM.
+SPRAM_DEPTH = 1 << 14
+SPRAM_WIDTH = 16
+SPRAM_KINDS = ("synapses", "rows")  # the memories SPRAM may hold
 
 
 class GeneratorError(ValueError):
@@ -47,6 +52,37 @@ def next_base(layer: Layer, v: np.ndarray, fired: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class MemoryPlan:
+    """One memory of the design: what the chip stores and where.
+
+    `init`: the contents (pre-loaded into block RAM, or loaded at boot into SPRAM). `spram`: the
+    first SPRAM block it occupies, or None for block RAM (or logic, if yosys prefers).
+    """
+    name: str  # "layer0.synapses", ..., "fifo": the path of the memory in the design
+    depth: int
+    width: int
+    init: list[int] | None = None
+    spram: int | None = None
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+    @property
+    def spram_rows(self) -> int:
+        return -(-self.depth // SPRAM_DEPTH)
+
+    @property
+    def spram_lanes(self) -> int:
+        return -(-self.width // SPRAM_WIDTH)
+
+    @property
+    def spram_blocks(self) -> int:
+        """SB_SPRAM256KA blocks: rows of 16K words, lanes of 16 bits side by side."""
+        return self.spram_rows * self.spram_lanes
+
+
+@dataclass(frozen=True)
 class LayerPlan:
     """Widths and memory contents of one layer.
 
@@ -71,6 +107,7 @@ class LayerPlan:
     theta: list[int]
     bias: list[int]
     leak_b: list[int]
+    spram: dict[str, int] = field(default_factory=dict)  # memory kind -> first SPRAM block
 
     @property
     def syn_width(self) -> int:
@@ -101,14 +138,17 @@ class LayerPlan:
             shift += width
         return words.tolist()
 
-    def memory_bits(self) -> dict[str, int]:
-        """Bits of each memory the layer instantiates (before block-RAM rounding)."""
-        bits_of = {"synapses": len(self.synapses) * self.syn_width, "membrane": self.n_out * self.v_width}
+    def memories(self) -> list[MemoryPlan]:
+        """Every memory the layer instantiates, in elaboration order, with its placement."""
+        found = [("synapses", len(self.synapses), self.syn_width, self.synapses),
+                 ("membrane", self.n_out, self.v_width, self.v_init)]
         if self.rows is not None:
-            bits_of["rows"] = self.n_in * 2 * self.ptr_width
+            found.append(("rows", self.n_in, 2 * self.ptr_width, self.rows))
         if self.varying_params:
-            bits_of["params"] = self.n_out * sum(self.param_shape(n)[0] for n in self.varying_params)
-        return bits_of
+            found.append(("params", self.n_out, sum(self.param_shape(n)[0] for n in self.varying_params),
+                          self.params_rom))
+        return [MemoryPlan(f"layer{self.index}.{kind}", depth, width, init, self.spram.get(kind))
+                for kind, depth, width, init in found]
 
 
 def _storage_bits(layer: Layer) -> dict[str, int]:
@@ -156,8 +196,55 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
                      leak_b=layer.leak_b.tolist())
 
 
-def plan(art: Artifact, storage: str = "auto") -> list[LayerPlan]:
-    """Plans of every layer; `storage` auto picks per layer the smaller of CSR and dense."""
+def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
+    """Plans of every layer; `storage` auto picks per layer the smaller of CSR and dense.
+
+    `spram`: names of the memories to put in SPRAM ("layer0.synapses", ...; see `LayerPlan.memories`),
+    or "all" for every memory SPRAM may hold (a test option: small models fit block RAM anyway).
+    """
     if not isinstance(art, Artifact):
         raise GeneratorError(f"artifact: expected a sim.artifact.Artifact, got {type(art).__name__}")
-    return [plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)]
+    return place_spram([plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)], spram)
+
+
+def place_spram(plans: list[LayerPlan], names) -> list[LayerPlan]:
+    """Give each named memory whole SPRAM blocks, in layer order from block 0."""
+    eligible = [m.name for p in plans for m in p.memories() if m.name.split(".")[1] in SPRAM_KINDS]
+    names = eligible if names == "all" else list(names)
+    unknown = sorted(set(names) - set(eligible))
+    if unknown:
+        raise GeneratorError(f"spram: {', '.join(unknown)} cannot go to SPRAM; choose from {', '.join(eligible)}")
+    placed, block = [], 0
+    for p in plans:
+        spram = {}
+        for m in p.memories():
+            if m.name in names:
+                spram[m.name.split(".")[1]] = block
+                block += m.spram_blocks
+        placed.append(replace(p, spram=spram) if spram else p)
+    return placed
+
+
+def memories(plans: list[LayerPlan]) -> list[MemoryPlan]:
+    return [m for p in plans for m in p.memories()]
+
+
+def spram_image(plans: list[LayerPlan]) -> np.ndarray:
+    """The SPRAM contents as 16-bit words: word `a` goes to block `a // SPRAM_DEPTH`, address
+    `a % SPRAM_DEPTH`. A memory wider than 16 bits takes `spram_lanes` blocks side by side (lane l
+    holds bits 16l..16l+15), one deeper than 16K words the next rows of blocks. Empty when nothing
+    is in SPRAM; it ends after the last word used."""
+    placed = [m for m in memories(plans) if m.spram is not None]
+    if not placed:
+        return np.zeros(0, np.uint16)
+    image = np.zeros(sum(m.spram_blocks for m in placed) * SPRAM_DEPTH, np.uint16)
+    end = 0
+    for m in placed:
+        words = np.asarray(m.init, np.uint64)
+        for row in range(m.spram_rows):
+            chunk = words[row * SPRAM_DEPTH:(row + 1) * SPRAM_DEPTH]
+            for lane in range(m.spram_lanes):
+                start = (m.spram + row * m.spram_lanes + lane) * SPRAM_DEPTH
+                image[start:start + len(chunk)] = (chunk >> np.uint64(SPRAM_WIDTH * lane)) & np.uint64(0xFFFF)
+                end = max(end, start + len(chunk))
+    return image[:end]
