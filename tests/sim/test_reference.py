@@ -1,4 +1,6 @@
 """The integer reference against snnTorch's own Leaky neuron, and its bound and trace modes."""
+import dataclasses
+
 import numpy as np
 import pytest
 import snntorch as snn
@@ -45,7 +47,7 @@ def test_matches_snntorch_spike_for_spike(rng, reset, beta_b):
         assert sum(int(s.sum()) for s in ours) > 0  # the comparison saw activity
 
 
-def test_membranes_stay_inside_the_proven_bound_and_reach_it(rng):
+def test_membranes_stay_inside_the_proven_bound(rng):
     art = random_artifact(rng, [10, 6], density=1, betas=(1.0,), steps=40)
     res = reference.run(art, rng.integers(0, 2, (40, 64, 10)), membranes=True)
     v = res.membranes[0]
@@ -60,6 +62,15 @@ def test_bound_is_tight_for_a_single_excitatory_synapse():
     art = Artifact.create([layer], steps=11)
     v = reference.run(art, np.ones((11, 1, 1), np.int64), membranes=True).membranes[0]
     assert v.max() == art.layers[0].v_max == 17
+    # Over 2 steps the bound is 14, reached at the last step; one proven for 1 step (7) is too small
+    # for that step, and the reference says so.
+    two = Artifact.create([layer], steps=2)
+    v = reference.run(two, np.ones((2, 1, 1), np.int64), membranes=True).membranes[0]
+    assert v[-1].max() == two.layers[0].v_max == 14
+    short = Artifact.create([layer], steps=1)
+    assert short.layers[0].v_max == 7
+    with pytest.raises(reference.BoundError, match="step 1"):
+        reference.run(dataclasses.replace(short, steps=2, bound_steps=(2,)), np.ones((2, 1, 1), np.int64))
 
 
 def test_bound_error_when_membrane_escapes():
