@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth import *
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out

@@ -4,15 +4,17 @@ The wire format lives in hw/link/protocol.py (shared with the host); this module
 """
 from __future__ import annotations
 
-from amaranth import *
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hw.link import protocol as P
+from hw.link.image import LoadStatus
 
 from .core import Core, Kind
+from .flash import STATUS_BITS
 
 
 class UARTRx(wiring.Component):
@@ -175,17 +177,28 @@ class UARTBridge(wiring.Component):
     each chunk of events to the core once its closing command has arrived, turns STEP/CLEAR into
     the core's END/CLEAR beats, collects the step's output spikes into a bit mask and sends the
     reply (hw/link/protocol.py).
+
+    `core`: the core to drive (default `Core(art)`). One with a boot image (`core.image_words`)
+    adds two ports: `load` (the image words, passed to the core) and `load_status` (the boot
+    loader's `LoadStatus`, hw/gateware/flash.py). Until it is OK the core is held: events are
+    dropped, STEP and CLEAR are answered without running the core and with the HELD flag, and INFO
+    carries the status.
     """
 
-    def __init__(self, art, *, clk_hz: float, baud: int = 115200, fifo_depth: int = FIFO_DEPTH):
+    def __init__(self, art, *, clk_hz: float, baud: int = 115200, fifo_depth: int = FIFO_DEPTH,
+                 core: Core | None = None):
         if fifo_depth < 2:
             raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
         self.divisor = uart_divisor(clk_hz, baud)
-        self.core = Core(art)
+        self.core = core or Core(art)
+        self.image_words = self.core.image_words
         self.n_in, self.n_out = art.n_in, art.n_out
         self.info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=fifo_depth, clock_hz=round(clk_hz),
                            model=P.model_digest(art))
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
+        if self.image_words:
+            ports.update(load=In(stream.Signature(16)), load_status=In(STATUS_BITS, init=LoadStatus.LOADING))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -216,20 +229,44 @@ class UARTBridge(wiring.Component):
         pos = Signal(range(max(P.step_reply_len(self.n_out), P.INFO_REPLY_LEN)))
         m.d.sync += flags.eq(flags | news)
 
+        info_code, status = P.REPLY_INFO, flags
+        if self.image_words:
+            held = Signal()  # the core's image has not (or not correctly) loaded
+            wiring.connect(m, wiring.flipped(self.load), core.load)
+            m.d.comb += [held.eq(self.load_status != LoadStatus.OK), core.hold.eq(held)]
+            info_code, status = P.REPLY_INFO_LOAD, Cat(flags, held)  # HELD is the flag after the three
+
         def start_reply(kind):
-            m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news),
-                         header.eq({Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK,
-                                    Reply.INFO: P.REPLY_INFO}[kind] | flags)]
+            code = {Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK, Reply.INFO: info_code}[kind]
+            m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news), header.eq(code | status)]
             m.next = "SEND"
 
         with m.FSM():
             with m.State("FEED"):
-                self._feed(m, core, fifo, word, commands, mask, start_reply)
+                if self.image_words:
+                    self._feed_held(m, held, fifo, word, mask, start_reply)
+                    with m.Else():
+                        self._feed(m, core, fifo, word, commands, mask, start_reply)
+                else:
+                    self._feed(m, core, fifo, word, commands, mask, start_reply)
             with m.State("COLLECT"):
                 self._collect(m, core, mask, start_reply)
             with m.State("SEND"):
                 self._send(m, tx, reply, header, pos, mask)
         return m
+
+    def _feed_held(self, m, held, fifo, word, mask, start_reply) -> None:
+        """While held: drop events, answer STEP (no spikes) and CLEAR without the core; SYNC and
+        INFO go on to `_feed` (the caller's Else)."""
+        command = word.value[:2] | P.COMMAND_TAG
+        with m.If(held & fifo.r_rdy & (word.event | (command == P.STEP) | (command == P.CLEAR))):
+            m.d.comb += fifo.r_en.eq(1)
+            with m.If(~word.event):
+                m.d.sync += mask.eq(0)
+                with m.If(command == P.STEP):
+                    start_reply(Reply.STEP)
+                with m.Else():
+                    start_reply(Reply.ACK)
 
     def _feed(self, m, core, fifo, word, commands, mask, start_reply) -> None:
         """FIFO -> core: events once their chunk's closing command has arrived (or the FIFO is
@@ -269,6 +306,8 @@ class UARTBridge(wiring.Component):
         step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)),
                 *(self.core.cycles[i:i + 8] for i in range(0, 8 * P.CYCLE_BYTES, 8))]
         info = [header, *(Const(b, 8) for b in P.info_bytes(self.info))]
+        if self.image_words:
+            info.append(self.load_status)
         last = Signal()
         with m.Switch(reply):
             for kind, payload in ((Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)):

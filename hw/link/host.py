@@ -20,6 +20,7 @@ import numpy as np
 from sim.reference import events_of
 
 from . import protocol as P
+from .image import LoadStatus, load_hint
 
 RESYNC_BYTES = 1 << 16  # more than a full FIFO's worth of replies: read until the timeout
 
@@ -54,7 +55,10 @@ class Link:
 
     def info(self) -> P.Info:
         self.port.write(bytes([P.INFO]))
-        self.board = P.decode_info(self._read(P.INFO_REPLY_LEN))
+        reply = self._read(P.INFO_REPLY_LEN)
+        if reply:
+            reply += self._read(P.info_reply_len(reply[0]) - len(reply))
+        self.board = P.decode_info(reply)
         return self.board
 
     def _exchange(self, messages: list[Message]) -> list:
@@ -97,11 +101,13 @@ class Link:
 
 
 def check_model(board: P.Info, art) -> None:
-    """Refuse to feed a board that runs a different model."""
+    """Refuse to feed a board that runs a different model, or whose weight image did not load."""
     if (board.n_in, board.n_out) != (art.n_in, art.n_out) or board.model != P.model_digest(art):
         raise P.ProtocolError(f"the board runs model {board.model:08x} ({board.n_in} -> {board.n_out}), "
                               f"the artifact is {P.model_digest(art):08x} ({art.n_in} -> {art.n_out}): "
                               "build and flash the artifact first (python -m hw.build)")
+    if board.load not in (LoadStatus.NONE, LoadStatus.OK):
+        raise P.ProtocolError(f"the board's weight image did not load: {board.load.name} ({load_hint(board.load)})")
 
 
 def main(argv=None) -> int:

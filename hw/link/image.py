@@ -41,6 +41,21 @@ class LoadStatus(enum.IntEnum):
     BAD_CRC = 7  # a corrupt or truncated image
 
 
+_HINTS = {
+    LoadStatus.LOADING: "still reading the flash; ask again",
+    LoadStatus.BAD_MAGIC: "no image at the offset: erased flash? program it with the iceprog -o command hw.build printed",
+    LoadStatus.BAD_VERSION: "the image is of another format version: rebuild it with this hw.build",
+    LoadStatus.BAD_DIGEST: "the image is of another model than the bitstream: program both from one build",
+    LoadStatus.BAD_LENGTH: "the image length differs from the bitstream's: program both from one build",
+    LoadStatus.BAD_CRC: "corrupt or truncated image: program it again",
+}
+
+
+def load_hint(status: LoadStatus) -> str:
+    """What a failed load means and what to do, for the host's error line."""
+    return _HINTS[status]
+
+
 class ImageError(ValueError):
     """An image the loader would refuse; `status` is the status the board would report."""
 

@@ -16,11 +16,15 @@ Board -> host, one reply per command (STEP, CLEAR, SYNC, INFO), little-endian fi
 
 * STEP:  ``0xA0|flags``, ``ceil(n_out/8)`` spike bytes (neuron i = bit i%8 of byte i//8), cycles u32;
 * ACK:   ``0xB0|flags`` (CLEAR and SYNC);
-* INFO:  ``0xD0|flags``, n_in u16, n_out u16, fifo depth u16, clock Hz u32, model digest u32.
+* INFO:  ``0xD0|flags``, n_in u16, n_out u16, fifo depth u16, clock Hz u32, model digest u32;
+           a build that boots its weights from a flash image (hw/link/image.py) answers
+           ``0xE0|flags`` and the same fields, then the loader's status u8 (`LoadStatus`), so a
+           build without one sends the same bytes (and has the same bitstream) as before images.
 
 ``flags`` collect errors since the previous reply: FRAMING (a stop bit or a continuation byte
 out of place), OVERRUN (a word arrived while the FIFO was full: the host broke the credit rule),
-RANGE (an event address >= n_in, dropped).
+RANGE (an event address >= n_in, dropped); and HELD on every reply while the core is held because
+its image did not load: events are dropped, STEP replies carry no spikes.
 
 Credit rule: the board buffers `fifo_depth` words (events and commands); the host never has more
 words in flight than that, which it guarantees by sending SYNC and waiting for its ACK.
@@ -35,6 +39,8 @@ import numpy as np
 
 from sim.artifact import RESETS
 
+from .image import LoadStatus
+
 EVENT_TAG = 0b10 << 6
 COMMAND_TAG = 0b11 << 6
 HEAD_BITS = 6  # payload bits in a word's first byte
@@ -43,9 +49,10 @@ CONT_BITS = 7  # payload bits in each continuation byte
 STEP, CLEAR, SYNC, INFO = COMMAND_TAG | 0, COMMAND_TAG | 1, COMMAND_TAG | 2, COMMAND_TAG | 3
 COMMANDS = (STEP, CLEAR, SYNC, INFO)
 
-REPLY_STEP, REPLY_ACK, REPLY_INFO = 0xA0, 0xB0, 0xD0
-FLAG_FRAMING, FLAG_OVERRUN, FLAG_RANGE = 1, 2, 4
+REPLY_STEP, REPLY_ACK, REPLY_INFO, REPLY_INFO_LOAD = 0xA0, 0xB0, 0xD0, 0xE0
+FLAG_FRAMING, FLAG_OVERRUN, FLAG_RANGE, FLAG_HELD = 1, 2, 4, 8
 INFO_FIELDS = (("n_in", 2), ("n_out", 2), ("fifo_depth", 2), ("clock_hz", 4), ("model", 4))
+LOAD_FIELD = ("load", 1)  # after INFO_FIELDS in a REPLY_INFO_LOAD
 CYCLE_BYTES = 4
 
 
@@ -100,21 +107,24 @@ def model_digest(art) -> int:
     return int.from_bytes(h.digest()[:4], "little")
 
 
-def _check_header(byte: int, kind: int, what: str) -> None:
-    if byte & 0xF0 != kind:
-        raise ProtocolError(f"{what} reply: header 0x{byte:02x}, expected 0x{kind:02x}|flags "
+def _check_header(byte: int, kinds: tuple[int, ...], what: str) -> None:
+    if byte & 0xF0 not in kinds:
+        raise ProtocolError(f"{what} reply: header 0x{byte:02x}, expected 0x{kinds[0]:02x}|flags "
                             "(link out of step: wrong baud rate, wrong bitstream or a lost byte)")
     errors = [name for flag, name in ((FLAG_FRAMING, "framing error"), (FLAG_OVERRUN, "FIFO overrun"),
                                       (FLAG_RANGE, "address out of range")) if byte & flag]
     if errors:
         raise ProtocolError(f"{what} reply: the board reports {', '.join(errors)}")
+    if byte & FLAG_HELD and what != "INFO":  # INFO says why, in its load status
+        raise ProtocolError(f"{what} reply: the board holds its core: its weight image did not load "
+                            "(python -m hw.run names the load status)")
 
 
 def decode_step(reply: bytes, n_out: int) -> tuple[np.ndarray, int]:
     """(spikes uint8 [n_out], cycles) from a STEP reply."""
     if len(reply) != step_reply_len(n_out):
         raise ProtocolError(f"STEP reply: {len(reply)} bytes, expected {step_reply_len(n_out)} (timeout?)")
-    _check_header(reply[0], REPLY_STEP, "STEP")
+    _check_header(reply[0], (REPLY_STEP,), "STEP")
     bits = np.unpackbits(np.frombuffer(reply[1:1 + spike_bytes(n_out)], np.uint8), bitorder="little")
     return bits[:n_out].copy(), int.from_bytes(reply[1 + spike_bytes(n_out):], "little")
 
@@ -122,7 +132,7 @@ def decode_step(reply: bytes, n_out: int) -> tuple[np.ndarray, int]:
 def decode_ack(reply: bytes) -> None:
     if len(reply) != 1:
         raise ProtocolError("ACK reply: no answer (timeout?)")
-    _check_header(reply[0], REPLY_ACK, "ACK")
+    _check_header(reply[0], (REPLY_ACK,), "ACK")
 
 
 @dataclass(frozen=True)
@@ -132,21 +142,33 @@ class Info:
     fifo_depth: int
     clock_hz: int
     model: int
+    load: LoadStatus = LoadStatus.NONE  # NONE: the build has no flash image
+
+
+def info_reply_len(header: int) -> int:
+    """Length of the INFO reply that starts with `header` (with a load status or without)."""
+    return INFO_REPLY_LEN + (LOAD_FIELD[1] if header & 0xF0 == REPLY_INFO_LOAD else 0)
 
 
 def decode_info(reply: bytes) -> Info:
-    if len(reply) != INFO_REPLY_LEN:
-        raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN} (timeout?)")
-    _check_header(reply[0], REPLY_INFO, "INFO")
+    if not reply or len(reply) != info_reply_len(reply[0]):
+        raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN} or {INFO_REPLY_LEN + 1} "
+                            "(timeout?)")
+    _check_header(reply[0], (REPLY_INFO, REPLY_INFO_LOAD), "INFO")
     values, pos = {}, 1
-    for name, n in INFO_FIELDS:
+    for name, n in INFO_FIELDS + ((LOAD_FIELD,) if len(reply) > INFO_REPLY_LEN else ()):
         values[name] = int.from_bytes(reply[pos:pos + n], "little")
         pos += n
+    if "load" in values:
+        if values["load"] not in LoadStatus._value2member_map_ or values["load"] == LoadStatus.NONE:
+            raise ProtocolError(f"INFO reply: unknown load status {values['load']}")
+        values["load"] = LoadStatus(values["load"])
     return Info(**values)
 
 
 def info_bytes(info: Info) -> bytes:
-    """The INFO payload (after the header) as the board sends it."""
+    """The INFO payload (after the header) as the board sends it; without the load status, which
+    the board sends from its loader."""
     return b"".join(getattr(info, name).to_bytes(n, "little") for name, n in INFO_FIELDS)
 
 

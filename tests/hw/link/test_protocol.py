@@ -1,11 +1,14 @@
 """Host side of the wire format (hw/link/protocol.py) and the board targets' clock plans.
 The gateware side is exercised against these functions in test_uart_link.py."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 import boards
 from boards import clocks
 from hw.link import protocol as P
+from hw.link.image import LoadStatus
 
 
 def decode_events(data: bytes, n_in: int) -> list[int]:
@@ -59,6 +62,37 @@ def test_bad_replies_raise(reply, message):
 def test_info_round_trip():
     info = P.Info(n_in=2312, n_out=10, fifo_depth=256, clock_hz=24_000_000, model=0xDEADBEEF)
     assert P.decode_info(bytes([P.REPLY_INFO]) + P.info_bytes(info)) == info
+
+
+# INFO replies written byte by byte from docs/build.md, not from INFO_FIELDS.
+INFO_GOLDEN = bytes([0x08, 0x09, 0x0A, 0x00, 0x00, 0x01, 0x00, 0x36, 0x6E, 0x01, 0xEF, 0xBE, 0xAD, 0xDE])
+
+
+def test_info_golden_bytes_without_and_with_a_load_status():
+    plain = P.decode_info(bytes([0xD0]) + INFO_GOLDEN)
+    assert plain == P.Info(n_in=2312, n_out=10, fifo_depth=256, clock_hz=24_000_000, model=0xDEADBEEF)
+    assert plain.load == LoadStatus.NONE and P.info_reply_len(0xD0) == 15
+    booted = P.decode_info(bytes([0xE0 | 0x08]) + INFO_GOLDEN + bytes([5]))  # HELD, BAD_DIGEST
+    assert booted.load == LoadStatus.BAD_DIGEST and booted.model == 0xDEADBEEF and P.info_reply_len(0xE8) == 16
+    assert P.decode_info(bytes([0xE0]) + INFO_GOLDEN + bytes([2])).load == LoadStatus.OK
+
+
+@pytest.mark.parametrize("reply, message", [
+    (bytes([0xE0]) + INFO_GOLDEN, "15 bytes"),  # the load status is missing
+    (bytes([0xE0]) + INFO_GOLDEN + bytes([9]), "unknown load status 9"),
+    (bytes([0xE0]) + INFO_GOLDEN + bytes([0]), "unknown load status 0"),  # NONE is never sent
+    (b"", "timeout"),
+])
+def test_bad_info_replies_raise(reply, message):
+    with pytest.raises(P.ProtocolError, match=message):
+        P.decode_info(reply)
+
+
+def test_held_flag_is_an_error_on_step_and_ack():
+    with pytest.raises(P.ProtocolError, match="holds its core"):
+        P.decode_step(bytes([0xA8, 0, 0, 0, 0, 0, 0]), 10)
+    with pytest.raises(P.ProtocolError, match="holds its core"):
+        P.decode_ack(bytes([0xB8]))
 
 
 @pytest.mark.parametrize("n_events", [0, 1, 7, 8, 20])
@@ -115,3 +149,29 @@ def test_host_refuses_a_board_with_another_model():
     check_model(good, art)
     with pytest.raises(P.ProtocolError, match="build and flash the artifact first"):
         check_model(P.Info(art.n_in, art.n_out, 256, 24_000_000, good.model ^ 1), art)
+    check_model(dataclasses.replace(good, load=LoadStatus.OK), art)
+    for status in LoadStatus:
+        if status not in (LoadStatus.NONE, LoadStatus.OK):
+            with pytest.raises(P.ProtocolError, match=f"weight image did not load: {status.name} "):
+                check_model(dataclasses.replace(good, load=status), art)
+
+
+class FakePort:
+    """Answers INFO with a canned reply, `n` bytes at a time as a serial port would."""
+
+    def __init__(self, reply: bytes):
+        self.reply = reply
+
+    def write(self, data: bytes) -> None:
+        assert data == bytes([P.INFO])
+
+    def read(self, n: int) -> bytes:
+        out, self.reply = self.reply[:n], self.reply[n:]
+        return out
+
+
+@pytest.mark.parametrize("header, tail, load", [(0xD0, b"", LoadStatus.NONE), (0xE8, bytes([7]), LoadStatus.BAD_CRC)])
+def test_link_reads_both_info_lengths(header, tail, load):
+    from hw.link.host import Link
+
+    assert Link(FakePort(bytes([header]) + INFO_GOLDEN + tail)).info().load == load

