@@ -10,7 +10,9 @@ accuracy is the integer model's (sim.reference) on the test split.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +34,17 @@ def source_name(path: Path) -> str:
         return str(path.resolve().relative_to(Path(__file__).resolve().parents[1]))
     except ValueError:
         return str(path)
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an --out that cannot take the artifact before any work is done."""
+    if out.is_dir():
+        raise ValueError(f"out: {out} is a directory; name the artifact file")
+    try:  # what save() does at the end: create the folder and a temporary file in it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as e:
+        raise ValueError(f"out: cannot write into {out.parent} ({e.strerror or e})") from None
 
 
 def summary(reports, accuracy: float | None) -> str:
@@ -70,8 +83,11 @@ def main(argv=None) -> int:
     try:
         check_sparsity(args.sparsity)
         check_bits(args.bits)
-        if args.damp <= 0:
-            raise ValueError(f"damp: must be > 0, got {args.damp}")
+        if not 0 < args.damp < math.inf:
+            raise ValueError(f"damp: must be a finite number > 0, got {args.damp}")
+        if args.test_limit is not None and args.test_limit < 1:
+            raise ValueError(f"test-limit: must be >= 1, got {args.test_limit}")
+        check_writable(args.out)
         if args.method == "rtn" and args.sparsity > 0:
             raise ValueError("sparsity: the rtn method does not prune; use --sparsity 0 or another method")
         torch.manual_seed(args.seed)
@@ -85,14 +101,15 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         calib = calibrate(model, counts, current=args.method == "obc")
         comp = Compressor(layers, calib, args.method, allocation=args.allocation, damp=args.damp)
-        art, reports = comp.compress(args.sparsity, args.bits, steps=encoding["steps"],
-                                     input_max_count=encoding.get("max_count") or 1,
-                                     meta={"source": source_name(args.model), "seed": args.seed, "encoding": encoding,
+        art, reports = comp.compress(args.sparsity, args.bits, steps=encoding.steps,
+                                     input_max_count=encoding.max_count,
+                                     meta={"source": source_name(args.model), "seed": args.seed,
+                                           "encoding": encoding.to_meta(),
                                            "damp": args.damp})
         elapsed = time.perf_counter() - t0
         save(art, args.out)
         accuracy = None if args.no_eval else evaluate(art, limit=args.test_limit, progress=False)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary(reports, accuracy))

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("digits", "mnist", "event-mnist")
-CODES = ("rate", "latency")
+from .encoding import CODES, DATASETS, Encoding
+
+CLASSES = 10  # every dataset here: the ten digits
+
+__all__ = ["CLASSES", "CODES", "DATASETS", "Encoding", "load", "encode", "samples", "calibration_counts", "encoding_for",
+           "spikes_for", "mnist_dir", "read_idx"]
+
 
 
 def _digits(split: str):
@@ -66,72 +71,99 @@ def load(name: str, split: str = "test"):
     return _LOADERS[name](split)
 
 
-def encode(x: np.ndarray, code: str, steps: int, seed: int = 0) -> np.ndarray:
-    """Event counts uint8 [T, N, F] from intensities in [0, 1].
+def encode(x: np.ndarray, code: str, steps: int, seed: int = 0, index=None) -> np.ndarray:
+    """Event counts uint8 [T, N, F] from intensities x [N, F] in [0, 1].
 
-    rate: Bernoulli spike with probability x at every step, from `seed`.
+    rate: Bernoulli spike with probability x at every step; sample n draws from its own stream
+    seeded by (seed, index[n]) (index: the samples' positions in their split, default 0..N-1), so
+    a sample's spikes never depend on which or how many other samples are encoded with it.
     latency: one spike at step round((1 - x)·(T - 1)), none for x = 0 (brighter fires earlier).
     """
     x = np.asarray(x, np.float32)
     if steps < 1:
         raise ValueError(f"steps: must be >= 1, got {steps}")
     if code == "rate":
-        rng = np.random.default_rng(seed)
-        return (rng.random((steps,) + x.shape, dtype=np.float32) < x).astype(np.uint8)
+        index = np.arange(len(x)) if index is None else np.asarray(index)
+        if x.ndim < 1 or index.shape != (len(x),):
+            raise ValueError(f"index: expected one position per sample ({len(x)}), got shape {index.shape}")
+        out = np.empty((steps,) + x.shape, np.uint8)
+        for n, (sample, position) in enumerate(zip(x, index.tolist())):
+            out[:, n] = np.random.default_rng((seed, position)).random((steps,) + sample.shape, np.float32) < sample
+        return out
     if code == "latency":
         t_fire = np.rint((1 - x) * (steps - 1)).astype(np.int64)
         return ((np.arange(steps)[(slice(None),) + (None,) * x.ndim] == t_fire) & (x > 0)).astype(np.uint8)
     raise ValueError(f"code: unknown spike code {code!r}; choose one of {', '.join(CODES)}")
 
 
-def samples(encoding: dict, split: str, limit: int | None = None):
+def samples(encoding: Encoding | dict, split: str, limit: int | None = None):
     """(x, y, encode) of a split as `encoding` (an artifact's or checkpoint's) describes it, where
-    `encode(x_batch, seed)` gives event counts [T, B, F]. Event-MNIST samples are fixed
-    recordings (the seed is unused) and x holds their indices."""
-    steps = encoding["steps"]
-    if encoding["dataset"] == "event-mnist":
+    `encode(x_batch, seed, index=None)` gives event counts [T, B, F] (index: the batch's positions
+    in the split, default 0..B-1). Event-MNIST samples are fixed recordings (the seed is unused)
+    and x holds their indices."""
+    enc = as_encoding(encoding)
+    if enc.dataset == "event-mnist":
         from . import event_mnist
 
-        ev = event_mnist.events(split, event_mnist.Params(**encoding.get("sim", {})))
+        try:
+            params = event_mnist.Params(**(enc.sim or {}))
+        except TypeError as e:
+            raise ValueError(f"encoding.sim: {e}") from None
+        ev = event_mnist.events(split, params)
         n = len(ev) if limit is None else min(limit, len(ev))
         return (np.arange(n), ev.labels[:n].astype(np.int64),
-                lambda idx, seed: ev.frames(steps, idx, max_count=encoding.get("max_count")))
-    x, y = load(encoding["dataset"], split)
+                lambda idx, seed, index=None: ev.frames(enc.steps, idx, max_count=enc.max_count))
+    x, y = load(enc.dataset, split)
     n = len(x) if limit is None else min(limit, len(x))
-    return x[:n], y[:n], lambda xb, seed: encode(xb, encoding.get("code", "rate"), steps, seed)
+    return x[:n], y[:n], lambda xb, seed, index=None: encode(xb, enc.code, enc.steps, seed, index)
 
 
-def calibration_counts(encoding: dict, n: int, seed: int) -> np.ndarray:
+def as_encoding(encoding: Encoding | dict) -> Encoding:
+    """`encoding` typed: an Encoding as it is, a dict (JSON metadata) through Encoding.from_meta."""
+    return encoding if isinstance(encoding, Encoding) else Encoding.from_meta(encoding)
+
+
+def calibration_counts(encoding: Encoding | dict, n: int, seed: int) -> np.ndarray:
     """Counts [T, n, F] of n training samples chosen by `seed` (rate codes drawn with it too)."""
     if n < 1:
         raise ValueError(f"calib: need at least one calibration sample, got {n}")
     x, _, enc = samples(encoding, "train")
     pick = np.sort(np.random.default_rng(seed).choice(len(x), size=min(n, len(x)), replace=False))
-    return enc(x[pick], seed)
+    return enc(x[pick], seed, pick)
 
 
-def encoding_for(base: dict, dataset: str | None = None, steps: int | None = None, seed: int | None = None,
-                 max_count: int = 1) -> dict:
-    """`base` (a model's encoding) with the dataset, steps or seed replaced; a different dataset
-    keeps only the number of steps and the seed."""
-    enc = dict(base)
-    if dataset and dataset != enc.get("dataset"):
-        enc = {"dataset": dataset, "code": "events" if dataset == "event-mnist" else enc.get("code", "rate"),
-               "steps": enc.get("steps"), "seed": enc.get("seed", 0), "max_count": max_count}
-    if "dataset" not in enc:
+def encoding_for(base: Encoding | dict | None, dataset: str | None = None, steps: int | None = None,
+                 seed: int | None = None, max_count: int = 1) -> Encoding:
+    """`base` (a model's encoding, possibly partial or None) with the dataset, steps or seed
+    replaced; a different dataset keeps only the number of steps and the seed."""
+    meta = base.to_meta() if isinstance(base, Encoding) else dict(base or {})
+    if dataset and dataset != meta.get("dataset"):
+        code = meta.get("code") if meta.get("code") in CODES else "rate"
+        meta = {"dataset": dataset, "code": "events" if dataset == "event-mnist" else code,
+                "steps": meta.get("steps"), "seed": meta.get("seed", 0), "max_count": max_count}
+    if "dataset" not in meta:
         raise ValueError("dataset: the model names none; pass one")
     if steps is not None:
-        enc["steps"] = steps
-    if enc.get("steps") is None:
+        meta["steps"] = steps
+    if meta.get("steps") is None:
         raise ValueError("steps: the model names none; pass --steps")
     if seed is not None:
-        enc["seed"] = seed
-    return enc
+        meta["seed"] = seed
+    return Encoding.from_meta(meta)
 
 
 def spikes_for(art, dataset: str | None = None, split: str = "test", steps: int | None = None,
-               seed: int | None = None, limit: int | None = None):
-    """(counts [T, N, F], y) encoded as the artifact's meta["encoding"] says, unless overridden."""
-    enc = encoding_for(art.meta.get("encoding", {}), dataset, steps, seed, art.input_max_count)
+               seed: int | None = None, limit: int | None = None, data=None):
+    """(counts [T, N, F], y) encoded as the artifact's meta["encoding"] says, unless overridden;
+    from a user data file (data/user.py) when `data` is given or the artifact was made from one.
+
+    Sample i's counts are the same whatever `limit` is."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit: must be >= 1, got {limit}")
+    if data is not None or (dataset is None and art.encoding is None):
+        from . import user
+
+        return user.spikes_for(art, data, split, steps, limit)
+    enc = encoding_for(art.encoding, dataset, steps, seed, art.input_max_count)
     x, y, encode_batch = samples(enc, split, limit)
-    return encode_batch(x, enc.get("seed", 0)), y
+    return encode_batch(x, enc.seed), y

@@ -32,11 +32,11 @@ def main(argv=None) -> int:
         if args.cmd == "show":
             print(art.summary())
             return 0
-        dataset = args.dataset or art.meta.get("encoding", {}).get("dataset")
+        dataset = args.dataset or (art.encoding.dataset if art.encoding else None)
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit: must be >= 1, got {args.limit}")
         acc = evaluate(art, dataset, args.steps, args.seed, args.limit, progress=sys.stderr.isatty())
-    except (ArtifactError, BoundError, ValueError, FileNotFoundError) as e:
+    except (ArtifactError, BoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{dataset}: integer accuracy {acc:.4f} ({art.meta.get('method', '?')}, "

@@ -11,14 +11,33 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from data.encoding import Encoding
 
 FORMAT = "snn-csr-artifact"
 VERSION = 1
 RESETS = ("subtract", "zero")
+
+# Limits of the format, checked on load before anything is allocated or computed: generous for any
+# supported board, small enough that the reference can hold every layer and never overflows int64.
+MAX_LAYERS = 64
+MAX_NEURONS = 1 << 16  # inputs and outputs per layer
+MAX_SYNAPSES = 1 << 24  # non-zero weights per layer
+MAX_DENSE = 1 << 25  # n_in·n_out per layer: the reference holds each layer dense in float64
+MAX_STEPS = 1 << 14  # time steps; the membrane bound is iterated once per step
+MAX_INPUT_COUNT = 255  # events per input address per step (the encoders emit uint8 counts)
+PARAM_BITS = 32  # theta and bias: the hardware's membranes are at most 32 bits wide
+# The proven membrane bound must fit this many signed bits: the leak multiplies V by b <= 2^16 in
+# int64, and every current (|I| < 2^33 by the limits above) stays exact in float64.
+MAX_V_BITS = 48
+MAX_META_CHARS = 1 << 20
 
 
 class ArtifactError(ValueError):
@@ -83,19 +102,14 @@ class Layer:
         w = np.asarray(w_int)
         if w.ndim != 2:
             raise ArtifactError(f"weights: expected a 2-D [n_out, n_in] matrix, got shape {w.shape}")
-        if not np.array_equal(w, np.round(w)):
-            raise ArtifactError("weights: not integer-valued")
-        w = w.astype(np.int64)
+        w = _integers(w, "weights", 1 << 62)
         n_out, n_in = w.shape
         cols, rows = np.nonzero(w.T)  # transpose: CSR rows are the presynaptic inputs
         ptr = np.zeros(n_in + 1, np.int64)
         np.cumsum(np.bincount(cols, minlength=n_in), out=ptr[1:])
 
         def ints(x, name):
-            a = np.broadcast_to(np.asarray(x), (n_out,))
-            if not np.array_equal(a, np.round(a)):
-                raise ArtifactError(f"{name}: not integer-valued")
-            return a.astype(np.int64)
+            return _integers(np.broadcast_to(np.asarray(x), (n_out,)), name, 1 << 62)
 
         layer = cls(n_in=n_in, n_out=n_out, ptr=ptr, idx=rows.astype(np.int64),
                     val=w.T[cols, rows], w_bits=int(w_bits),
@@ -145,6 +159,9 @@ class Layer:
 
         if self.n_in < 1 or self.n_out < 1:
             fail("shape", f"n_in and n_out must be >= 1, got {self.n_in}, {self.n_out}")
+        if max(self.n_in, self.n_out) > MAX_NEURONS or self.n_in * self.n_out > MAX_DENSE:
+            fail("shape", f"{self.n_in}x{self.n_out} exceeds the format's limits ({MAX_NEURONS} neurons, "
+                          f"{MAX_DENSE} weights per layer)")
         if not 2 <= self.w_bits <= 8:
             fail("w_bits", f"must be in 2..8, got {self.w_bits}")
         if self.reset not in RESETS:
@@ -159,6 +176,8 @@ class Layer:
         if self.ptr[0] != 0 or np.any(np.diff(self.ptr) < 0):
             fail("ptr", "must start at 0 and be non-decreasing")
         nnz = int(self.ptr[-1])
+        if nnz > MAX_SYNAPSES:
+            fail("ptr", f"{nnz} synapses exceed the format's {MAX_SYNAPSES} per layer")
         for name in ("idx", "val"):
             a = getattr(self, name)
             if a.ndim != 1 or a.shape[0] != nnz:
@@ -172,20 +191,45 @@ class Layer:
         lo, hi = -(1 << (self.w_bits - 1)), (1 << (self.w_bits - 1)) - 1
         if nnz and (self.val.min() < lo or self.val.max() > hi):
             fail("val", f"weight outside the signed {self.w_bits}-bit range [{lo}, {hi}]")
+        lo, hi = -(1 << (PARAM_BITS - 1)), (1 << (PARAM_BITS - 1)) - 1
+        for name in ("theta", "bias"):
+            a = getattr(self, name)
+            if a.min() < lo or a.max() > hi:
+                fail(name, f"outside the signed {PARAM_BITS}-bit range [{lo}, {hi}] (the hardware's "
+                           f"membrane width), got [{a.min()}, {a.max()}]")
         if np.any(self.leak_b < 0) or np.any(self.leak_b > (1 << self.leak_f)):
             fail("leak_b", f"must lie in [0, 2^leak_f = {1 << self.leak_f}] (0 <= beta <= 1)")
         if not np.all(np.isfinite(self.scale)) or np.any(self.scale <= 0):
             fail("scale", "must be finite and positive")
-        if self.max_count < 1:
-            fail("max_count", f"must be >= 1, got {self.max_count}")
+        if not 1 <= self.max_count <= MAX_INPUT_COUNT:
+            fail("max_count", f"must be in 1..{MAX_INPUT_COUNT}, got {self.max_count}")
 
 
-def membrane_bound(layer: Layer, steps: int) -> tuple[int, int, bool]:
+def _integers(a: np.ndarray, name: str, limit: int) -> np.ndarray:
+    """int64 copy of integer-valued `a`; NaN, infinities and magnitudes beyond `limit` refused."""
+    if a.dtype.kind not in "biuf":
+        raise ArtifactError(f"{name}: expected numbers, got dtype {a.dtype}")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise ArtifactError(f"{name}: not finite (NaN or infinity)")
+        if not np.array_equal(a, np.round(a)):
+            raise ArtifactError(f"{name}: not integer-valued")
+    if a.size and (a.min() < -limit or a.max() > limit):
+        raise ArtifactError(f"{name}: magnitude beyond 2^{limit.bit_length() - 1}")
+    return a.astype(np.int64)
+
+
+
+def membrane_bound(layer: Layer, steps: int, where: str = "layer") -> tuple[int, int, bool]:
     """Proven [v_min, v_max] of the membrane over `steps` steps from V=0 (docs/artifact.md).
 
     Returns (v_min, v_max, converged); converged means the interval reached a fixed point, so the
-    bound holds for any number of steps.
+    bound holds for any number of steps. An interval that leaves MAX_V_BITS signed bits is refused
+    at once, so every value here stays far inside int64 (|b·V| < 2^63).
     """
+    if not 1 <= steps <= MAX_STEPS:
+        raise ArtifactError(f"steps: must be in 1..{MAX_STEPS}, got {steps}")
+    limit = 1 << (MAX_V_BITS - 1)
     i_min, i_max = layer.current_range()
     b, f, th = layer.leak_b, layer.leak_f, layer.theta
     lo = np.zeros(layer.n_out, np.int64)
@@ -208,6 +252,9 @@ def membrane_bound(layer: Layer, steps: int) -> tuple[int, int, bool]:
             return int(lo.min()), int(hi.max()), True
         lo, hi = new_lo, new_hi
         v_min, v_max = int(lo.min()), int(hi.max())
+        if v_min < -limit or v_max >= limit:
+            raise ArtifactError(f"{where}.v_bound: the membrane bound [{v_min}, {v_max}] needs more than "
+                                f"{MAX_V_BITS} bits; lower the weights, thresholds or steps, or use a leak < 1")
     return v_min, v_max, False
 
 
@@ -222,14 +269,17 @@ class Artifact:
     @classmethod
     def create(cls, layers, *, input_max_count: int = 1, steps: int, meta: dict | None = None) -> "Artifact":
         """Assemble layers, assign event multiplicities and derive every membrane bound."""
-        if steps < 1:
-            raise ArtifactError(f"steps: must be >= 1, got {steps}")
-        if input_max_count < 1:
-            raise ArtifactError(f"input_max_count: must be >= 1, got {input_max_count}")
+        if not 1 <= steps <= MAX_STEPS:
+            raise ArtifactError(f"steps: must be in 1..{MAX_STEPS}, got {steps}")
+        if not 1 <= input_max_count <= MAX_INPUT_COUNT:
+            raise ArtifactError(f"input_max_count: must be in 1..{MAX_INPUT_COUNT}, got {input_max_count}")
+        if not 1 <= len(layers) <= MAX_LAYERS:
+            raise ArtifactError(f"n_layers: must be in 1..{MAX_LAYERS}, got {len(layers)}")
         bounded, bound_steps = [], []
         for k, layer in enumerate(layers):
             layer = dataclasses.replace(layer, max_count=input_max_count if k == 0 else 1)
-            v_min, v_max, converged = membrane_bound(layer, steps)
+            layer.check(f"l{k}")  # ranges first: the bound below relies on them
+            v_min, v_max, converged = membrane_bound(layer, steps, f"l{k}")
             bounded.append(dataclasses.replace(layer, v_min=v_min, v_max=v_max))
             bound_steps.append(None if converged else steps)
         art = cls(tuple(bounded), int(input_max_count), int(steps), dict(meta or {}), tuple(bound_steps))
@@ -246,8 +296,22 @@ class Artifact:
                                     f"n_out = {self.layers[k - 1].n_out}")
         try:
             json.dumps(self.meta)
-        except TypeError as e:
+        except (TypeError, ValueError, RecursionError) as e:
             raise ArtifactError(f"meta: not JSON-serialisable ({e})") from None
+        if "encoding" in self.meta:
+            self.encoding  # raises ArtifactError when meta["encoding"] is malformed
+
+    @property
+    def encoding(self) -> "Encoding | None":
+        """How the model's inputs are encoded (meta["encoding"]), None when the artifact says nothing."""
+        from data.encoding import Encoding
+
+        if "encoding" not in self.meta:
+            return None
+        try:
+            return Encoding.from_meta(self.meta["encoding"])
+        except ValueError as e:
+            raise ArtifactError(f"meta.{e}") from None
 
     @property
     def n_in(self) -> int:
@@ -301,24 +365,38 @@ def save(art: Artifact, path) -> Path:
     return path
 
 
-def load(path=None) -> Artifact:
-    """Read and validate an artifact (None = the bundled default model)."""
-    path = Path(path) if path is not None else default_path()
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such file")
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"PK\x03\x04":
-            raise ArtifactError(f"{path}: not an artifact (not an .npz archive)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ArtifactError(f"{path}: not an artifact (not a readable .npz: {e})") from None
+class _Archive:
+    """The .npy members of an .npz, each read only after its header's shape passed the size check."""
 
-    def get(key, kind):
-        if key not in data:
-            raise ArtifactError(f"{key}: missing from {path.name}")
-        a = data[key]
+    def __init__(self, zf: zipfile.ZipFile, path: Path):
+        self.zf, self.path = zf, path
+        self.members = {}
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ArtifactError(f"{path}: not an artifact (member {info.filename!r} is not an .npy array)")
+            self.members[info.filename[:-4]] = info
+
+    def read(self, key: str, max_entries: int) -> np.ndarray:
+        if key not in self.members:
+            raise ArtifactError(f"{key}: missing from {self.path.name}")
+        with self.zf.open(self.members[key]) as fh:
+            version = np.lib.format.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise ArtifactError(f"{key}: unsupported .npy version {version}")
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = header(fh)
+            if dtype.hasobject or dtype.itemsize == 0 or any(n < 0 for n in shape):
+                raise ArtifactError(f"{key}: not a plain array ({dtype} {shape})")
+            entries = math.prod(shape)
+            if entries > max_entries or (dtype.kind == "U" and dtype.itemsize > 4 * MAX_META_CHARS):
+                raise ArtifactError(f"{key}: declares {dtype} {shape}, larger than the format allows")
+            raw = fh.read(entries * dtype.itemsize)
+        if len(raw) != entries * dtype.itemsize:
+            raise ArtifactError(f"{key}: truncated")
+        return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C")
+
+    def get(self, key: str, kind: str, max_entries: int = 1):
+        a = self.read(key, max_entries)
         if kind == "str":
             if a.dtype.kind != "U" or a.ndim:
                 raise ArtifactError(f"{key}: expected a string")
@@ -330,36 +408,70 @@ def load(path=None) -> Artifact:
         if kind == "int[]":
             if a.dtype.kind not in "iu" or a.ndim != 1:
                 raise ArtifactError(f"{key}: expected a 1-D integer array, got {a.dtype} {a.shape}")
+            if a.size and int(a.max()) > np.iinfo(np.int64).max:
+                raise ArtifactError(f"{key}: values beyond the int64 range")
             return a.astype(np.int64)
         if a.dtype.kind != "f" or a.ndim != 1:
             raise ArtifactError(f"{key}: expected a 1-D float array, got {a.dtype} {a.shape}")
         return a.astype(np.float64)
 
-    if "format" not in data or data["format"].dtype.kind != "U" or str(data["format"]) != FORMAT:
-        raise ArtifactError(f"format: {path.name} is not a {FORMAT} file")
-    version = get("version", "int")
+
+# What a damaged or foreign archive raises while it is read; load() turns each into an ArtifactError.
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError,
+                NotImplementedError, RuntimeError, SyntaxError)
+
+
+def load(path=None) -> Artifact:
+    """Read and validate an artifact (None = the bundled default model); raises only ArtifactError."""
+    path = Path(path) if path is not None else default_path()
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                raise ArtifactError(f"{path}: not an artifact (not an .npz archive)")
+        with zipfile.ZipFile(path) as zf:
+            return _read(_Archive(zf, path))
+    except ArtifactError:
+        raise
+    except _READ_ERRORS as e:
+        raise ArtifactError(f"{path}: not a readable artifact ({type(e).__name__}: {e})") from None
+
+
+def _read(z: _Archive) -> Artifact:
+    fmt = z.read("format", 1) if "format" in z.members else None
+    if fmt is None or fmt.dtype.kind != "U" or fmt.ndim or str(fmt) != FORMAT:
+        raise ArtifactError(f"format: {z.path.name} is not a {FORMAT} file")
+    version = z.get("version", "int")
     if version != VERSION:
         raise ArtifactError(f"version: {version} is not supported (this tool reads version {VERSION})")
     try:
-        meta = json.loads(get("meta", "str"))
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"meta: invalid JSON ({e})") from None
-    n_layers = get("n_layers", "int")
-    if n_layers < 1:
-        raise ArtifactError(f"n_layers: must be >= 1, got {n_layers}")
+        meta = json.loads(z.get("meta", "str"))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ArtifactError(f"meta: invalid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"meta: expected a JSON object, got {type(meta).__name__}")
+    n_layers = z.get("n_layers", "int")
+    if not 1 <= n_layers <= MAX_LAYERS:
+        raise ArtifactError(f"n_layers: must be in 1..{MAX_LAYERS}, got {n_layers}")
     layers, stored_bounds = [], []
     for k in range(n_layers):
-        shape = get(f"l{k}.shape", "int[]")
+        shape = z.get(f"l{k}.shape", "int[]", 2)
         if shape.shape != (2,):
             raise ArtifactError(f"l{k}.shape: expected [n_in, n_out]")
-        arrays = {name: get(f"l{k}.{name}", "int[]") for name in _LAYER_ARRAYS}
-        layer = Layer(n_in=int(shape[0]), n_out=int(shape[1]), scale=get(f"l{k}.scale", "float[]"),
-                      w_bits=get(f"l{k}.w_bits", "int"), leak_f=get(f"l{k}.leak_f", "int"),
-                      reset=get(f"l{k}.reset", "str"), **arrays)
+        n_in, n_out = (int(n) for n in shape)
+        if not (1 <= n_in <= MAX_NEURONS and 1 <= n_out <= MAX_NEURONS):
+            raise ArtifactError(f"l{k}.shape: n_in and n_out must be in 1..{MAX_NEURONS}, got {n_in}, {n_out}")
+        sizes = {"ptr": n_in + 1, "idx": MAX_SYNAPSES, "val": MAX_SYNAPSES}
+        arrays = {name: z.get(f"l{k}.{name}", "int[]", sizes.get(name, n_out)) for name in _LAYER_ARRAYS}
+        layer = Layer(n_in=n_in, n_out=n_out, scale=z.get(f"l{k}.scale", "float[]", n_out),
+                      w_bits=z.get(f"l{k}.w_bits", "int"), leak_f=z.get(f"l{k}.leak_f", "int"),
+                      reset=z.get(f"l{k}.reset", "str"), **arrays)
         layer.check(f"l{k}")
         layers.append(layer)
-        stored_bounds.append(tuple(get(f"l{k}.v_bound", "int[]")))
-    art = Artifact.create(layers, input_max_count=get("input_max_count", "int"), steps=get("steps", "int"), meta=meta)
+        stored_bounds.append(tuple(int(v) for v in z.get(f"l{k}.v_bound", "int[]", 2)))
+    art = Artifact.create(layers, input_max_count=z.get("input_max_count", "int"), steps=z.get("steps", "int"),
+                          meta=meta)
     for k, (layer, stored) in enumerate(zip(art.layers, stored_bounds)):
         if stored != (layer.v_min, layer.v_max):
             raise ArtifactError(f"l{k}.v_bound: stored {list(stored)} but the parameters give "

@@ -79,7 +79,7 @@ class _Neurons:
         return self.fired.astype(np.uint8)
 
 
-def _check_input(art: Artifact, counts: np.ndarray) -> np.ndarray:
+def check_input(art: Artifact, counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts)
     if counts.ndim not in (2, 3) or counts.shape[-1] != art.n_in:
         raise ValueError(f"input: expected counts of shape [T, B, {art.n_in}] or [T, {art.n_in}], got {counts.shape}")
@@ -88,15 +88,18 @@ def _check_input(art: Artifact, counts: np.ndarray) -> np.ndarray:
     if counts.size and (counts.min() < 0 or counts.max() > art.input_max_count):
         raise ValueError(f"input: event counts must lie in [0, {art.input_max_count}] (the artifact's "
                          f"input_max_count), got [{counts.min()}, {counts.max()}]")
-    if any(s is not None for s in art.bound_steps) and counts.shape[0] > art.steps:
-        raise ValueError(f"input: {counts.shape[0]} steps, but the artifact's membrane bound holds for "
-                         f"at most {art.steps} steps (beta = 1); rebuild it with steps >= {counts.shape[0]}")
+    short = [f"l{k}" for k, s in enumerate(art.bound_steps) if s is not None and s < counts.shape[0]]
+    if short:
+        raise ValueError(f"input: {counts.shape[0]} steps, but the membrane bound of {', '.join(short)} holds for "
+                         f"at most {art.steps} steps (its interval had not converged by then); rebuild the "
+                         f"artifact with steps >= {counts.shape[0]}")
+
     return counts
 
 
 def run(art: Artifact, counts: np.ndarray, membranes: bool = False) -> Result:
     """Simulate `counts` (int [T, B, n_in] or [T, n_in]) through every layer."""
-    counts = _check_input(art, counts)
+    counts = check_input(art, counts)
     steps, batch = counts.shape[0], counts.shape[1:-1]
     layers = [_Neurons(l, batch, f"l{k}") for k, l in enumerate(art.layers)]
     spikes = [np.zeros((steps,) + batch + (l.n_out,), np.uint8) for l in art.layers]
@@ -112,7 +115,7 @@ def run(art: Artifact, counts: np.ndarray, membranes: bool = False) -> Result:
 
 def trace(art: Artifact, counts: np.ndarray) -> Iterator[StepTrace]:
     """Per step and layer, in hardware order, for one sample (counts int [T, n_in])."""
-    counts = _check_input(art, counts)
+    counts = check_input(art, counts)
     if counts.ndim != 2:
         raise ValueError(f"input: trace takes one sample [T, {art.n_in}], got {counts.shape}")
     layers = [_Neurons(l, (), f"l{k}") for k, l in enumerate(art.layers)]

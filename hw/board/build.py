@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -55,10 +56,9 @@ def workload_of(art, limit: int = 200):
     at its maximum count in every step when the artifact names no dataset (the worst case)."""
     from data import spikes_for
 
-    dataset = art.meta.get("encoding", {}).get("dataset")
-    if dataset is None:
+    if art.encoding is None:
         return "worst case: every input at max count", np.full((art.steps, 1, art.n_in), art.input_max_count, np.int64)
-    return f"{dataset} test[:{limit}]", spikes_for(art, dataset, split="test", limit=limit)[0]
+    return f"{art.encoding.dataset} test[:{limit}]", spikes_for(art, split="test", limit=limit)[0]
 
 
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = 115200,
@@ -117,13 +117,17 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even when fmax < clock")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
+    if args.clock_mhz is not None and not 0 < args.clock_mhz < math.inf:
+        ap.error(f"--clock-mhz: must be a finite number > 0, got {args.clock_mhz}")
+    if args.baud < 1:
+        ap.error(f"--baud: must be >= 1, got {args.baud}")
     try:
         board = boards.get(args.board)
         art = load(args.artifact)
         result = build(art, board, args.out / board.name, artifact_path=str(args.artifact or "bundled"),
                        clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None, baud=args.baud,
                        seed=args.seed, progress=not args.no_progress)
-    except (ValueError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
+    except (ValueError, OSError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.table(result))

@@ -130,13 +130,14 @@ class LayerPlan:
         names = self.varying_params
         if not names:
             return None
-        words = np.zeros(self.n_out, np.int64)
+        words = [0] * self.n_out  # Python ints: a word can be wider than 64 bits (θ, bias up to 32 each)
         shift = 0
         for name in names:
             width = self.param_shape(name)[0]
-            words |= (np.asarray(getattr(self, name), np.int64) & ((1 << width) - 1)) << shift
+            mask = (1 << width) - 1
+            words = [word | (value & mask) << shift for word, value in zip(words, getattr(self, name))]
             shift += width
-        return words.tolist()
+        return words
 
     def memories(self) -> list[MemoryPlan]:
         """Every memory the layer instantiates, in elaboration order, with its placement."""

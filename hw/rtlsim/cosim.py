@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim import reference
 from sim.artifact import Artifact
 
 from hw.gateware.core import Core
@@ -41,6 +42,7 @@ def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *,
         counts = counts[:, None]
     if counts.ndim != 3 or counts.shape[-1] != art.n_in:
         raise ValueError(f"input: expected counts [T, B, {art.n_in}], got shape {counts.shape}")
+    reference.check_input(art, counts)  # counts and steps the membrane bound (and so the RTL) covers
     core = Core(art, storage)
     build_dir = runner.build(runner.verilog_of(core, TOPLEVEL), TOPLEVEL, simulator)
     runs = runner.build_root() / "runs"
