@@ -1,30 +1,32 @@
-"""Will a model fit a board? A pre-synthesis estimate of block RAM and logic, with a clear refusal.
+"""Will a model fit a board? Where each memory goes, and a pre-synthesis estimate of block RAM,
+SPRAM and logic, with a clear refusal.
 
-The memories are read from the elaborated core (hw/gateware/core.py) and UART bridge (hw/gateware/uart.py). Yosys
-packs memories better than whole-block arithmetic and builds small ones from logic, so each
-figure is a range: `low` (memories of up to one block become logic, the rest are packed to the
-bit) and `high` (every memory in whole blocks of its best aspect ratio). A model is refused only when even `low` exceeds the board; between the two the
-build goes ahead with a warning, and place & route has the final word.
-
-SPRAM is never used for weights: it is undefined at power-up and this build has no run-time
-weight loader, so every weight must fit the pre-loadable block RAM.
+The memories come from the generator's plans (hw.gateware.plan: what the chip stores) plus the UART
+bridge's FIFO. Read-only weights and row pointers go to SPRAM (loaded at boot from the flash image,
+docs/hw-core.md) only when block RAM cannot hold them: `place` picks the set of memories that fits
+block RAM with the fewest SPRAM blocks. Yosys packs memories better than whole-block arithmetic and
+builds small ones from logic, so the block RAM figure is a range: `low` (memories of up to one block
+become logic, the rest are packed to the bit) and `high` (every memory in whole blocks of its best
+aspect ratio). A model is refused only when even `low` exceeds the board; between the two the build
+goes ahead with a warning, and place & route has the final word. SPRAM blocks are exact.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
-from amaranth.hdl import Fragment, MemoryInstance, Shape
-
 import boards
 
-from hw.gateware.uart import UARTBridge
+from hw.gateware.plan import SPRAM_KINDS, MemoryPlan, memories as plan_memories, plan, spram_image
+from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
 # (1074..2207 LCs, docs/build.md): UART bridge and first layer, then each further layer.
 LUT_BASE = 700
 LUT_LAYER = 450
 LUT_SPREAD = 0.4  # coarse: the layer's width, storage and parameter ROMs move it by tens of percent
+MAX_CHOICES = 10  # the largest memories `place` considers for SPRAM (2^10 subsets at most)
 
 
 class FitError(ValueError):
@@ -32,27 +34,26 @@ class FitError(ValueError):
 
 
 @dataclass(frozen=True)
-class Memory:
-    name: str
-    depth: int
-    width: int
-
-    @property
-    def bits(self) -> int:
-        return self.depth * self.width
-
-
-@dataclass(frozen=True)
 class Estimate:
-    memories: tuple[Memory, ...]
+    memories: tuple[MemoryPlan, ...]  # every memory of the design, with its placement
     ebr: tuple[int, int]  # (low, high) block RAMs
+    spram: int  # SPRAM blocks
     lut: tuple[int, int]
     budget: dict[str, int]
+    image_words: int  # 16-bit words loaded into SPRAM at boot
+
+    @property
+    def spram_names(self) -> tuple[str, ...]:
+        """The memories in SPRAM, for `hw.gateware.core.Core(spram=...)`."""
+        return tuple(m.name for m in self.memories if m.spram is not None)
 
     def as_dict(self) -> dict:
         return {"ebr": {"low": self.ebr[0], "high": self.ebr[1], "available": self.budget["ebr"]},
+                "spram": {"used": self.spram, "available": self.budget["spram"], "image_words": self.image_words},
                 "lut": {"low": self.lut[0], "high": self.lut[1], "available": self.budget["lut"]},
-                "memories": [{"name": m.name, "depth": m.depth, "width": m.width, "bits": m.bits}
+                "memories": [{"name": m.name, "depth": m.depth, "width": m.width, "bits": m.bits,
+                              "to": "block RAM" if m.spram is None else "SPRAM",
+                              **({"spram_blocks": m.spram_blocks} if m.spram is not None else {})}
                              for m in self.memories]}
 
 
@@ -61,46 +62,66 @@ def blocks(depth: int, width: int, shapes) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in shapes)
 
 
-def memories(art) -> list[Memory]:
-    """Every memory of the design `hw.build` synthesises (core + UART bridge), read from the
-    elaborated design itself, so the estimate follows the generator whatever layout it picks."""
-    found = []
-
-    def walk(fragment, path):
-        for sub, name, *_ in fragment.subfragments:
-            where = f"{path}.{name}" if path else str(name)
-            if isinstance(sub, MemoryInstance):
-                # Amaranth 0.5 keeps a memory's geometry on the instance's private `_data`.
-                found.append(Memory(where.removeprefix("core.").removesuffix(".storage"), sub._data.depth,
-                                    Shape.cast(sub._data.shape).width))
-            walk(sub, where)
-
-    walk(Fragment.get(UARTBridge(art, clk_hz=1e6, baud=100_000), None), "")
-    return found
+def memories(art, spram=()) -> list[MemoryPlan]:
+    """Every memory of the design `hw.build` synthesises: the core's (`spram` as in
+    hw.gateware.core.Core) and the UART bridge's FIFO (Amaranth's SyncFIFOBuffered keeps depth - 1
+    words in memory, the last in its output register)."""
+    fifo = MemoryPlan("fifo", FIFO_DEPTH - 1, word_layout(art.n_in).size)
+    return plan_memories(plan(art, spram=spram)) + [fifo]
 
 
-def estimate(art, board, mems=None) -> Estimate:
-    """Block RAM and LUT ranges of `art` on `board` (pass `mems` to reuse memories())."""
-    mems = tuple(memories(art) if mems is None else mems)
+def ebr_range(mems, board) -> tuple[int, int]:
+    """(low, high) block RAMs of the memories not in SPRAM."""
     shapes, block_bits = board.family.ebr_shapes, board.family.ebr_bits
-    high = sum(blocks(m.depth, m.width, shapes) for m in mems)
-    low = sum(math.ceil(m.bits / block_bits) for m in mems if m.bits > block_bits)
+    ebr = [m for m in mems if m.spram is None]
+    return (sum(math.ceil(m.bits / block_bits) for m in ebr if m.bits > block_bits),
+            sum(blocks(m.depth, m.width, shapes) for m in ebr))
+
+
+def place(art, board) -> tuple[str, ...]:
+    """The memories to put in SPRAM: none when block RAM holds everything (whole blocks), else the
+    set of read-only memories that leaves the fewest block RAMs over the budget with the fewest
+    SPRAM blocks (every subset of the MAX_CHOICES largest is tried)."""
+    mems = memories(art)
+    if not board.budget["spram"] or ebr_range(mems, board)[1] <= board.budget["ebr"]:
+        return ()
+    shapes = board.family.ebr_shapes
+    movable = sorted((m for m in mems if m.name.split(".")[-1] in SPRAM_KINDS),
+                     key=lambda m: -blocks(m.depth, m.width, shapes))[:MAX_CHOICES]
+    high = ebr_range(mems, board)[1]
+
+    def cost(chosen):
+        spram = sum(m.spram_blocks for m in chosen)
+        over = max(0, high - sum(blocks(m.depth, m.width, shapes) for m in chosen) - board.budget["ebr"])
+        return (spram > board.budget["spram"], over, spram)
+
+    subsets = (c for r in range(1, len(movable) + 1) for c in itertools.combinations(movable, r))
+    best = min(subsets, key=cost, default=())
+    return tuple(m.name for m in mems if m in best) if not cost(best)[0] else ()
+
+
+def estimate(art, board, spram=None) -> Estimate:
+    """Block RAM, SPRAM and LUT figures of `art` on `board` (`spram`: the placement, default `place`)."""
+    spram = place(art, board) if spram is None else spram
+    plans = plan(art, spram=spram)
+    mems = tuple(memories(art, spram))
     lut = LUT_BASE + LUT_LAYER * len(art.layers)
-    return Estimate(mems, (low, high), (round(lut * (1 - LUT_SPREAD)), round(lut * (1 + LUT_SPREAD))),
-                    board.budget)
+    return Estimate(mems, ebr_range(mems, board), sum(m.spram_blocks for m in mems if m.spram is not None),
+                    (round(lut * (1 - LUT_SPREAD)), round(lut * (1 + LUT_SPREAD))), board.budget,
+                    len(spram_image(plans)))
 
 
 def _advice(art, board, est: Estimate) -> str:
-    """What would make it fit: the sparsity whose CSR weights fit the block RAM left over, fewer
-    bits, or the boards that have room."""
-    block_bits = board.family.ebr_bits
-    weights = (".synapses", ".rows")
-    fixed = sum(m.bits for m in est.memories if not m.name.endswith(weights) and m.bits > block_bits)
-    room = board.budget["ebr"] * block_bits - fixed
-    accounts = [l.memory() for l in art.layers]
+    """What would make it fit: the sparsity whose CSR weights fit the memory left over (block RAM
+    and SPRAM), fewer bits, or the boards that have room. Counts are the plan's stored bits."""
+    csr = plan(art, "csr")
+    synapse_bits = sum(len(p.synapses) * p.syn_width for p in csr)
+    ptr_bits = sum(len(p.rows) * 2 * p.ptr_width for p in csr)
+    fixed = sum(m.bits for m in est.memories
+                if m.name.split(".")[-1] not in SPRAM_KINDS and m.bits > board.family.ebr_bits)
+    room = board.budget["ebr"] * board.family.ebr_bits + board.budget["spram"] * board.spram_bits - fixed
     nnz = sum(l.nnz for l in art.layers)
-    ptr_bits = sum((l.n_in + 1) * a.ptr_bits for l, a in zip(art.layers, accounts))
-    per_synapse = (sum(a.csr_bits for a in accounts) - ptr_bits) / max(nnz, 1)  # index + value bits
+    per_synapse = synapse_bits / max(nnz, 1)
     total = sum(l.n_in * l.n_out for l in art.layers)
     tips = []
     keep = (room - ptr_bits) / per_synapse if per_synapse else 0
@@ -108,23 +129,28 @@ def _advice(art, board, est: Estimate) -> str:
         tips.append(f"prune to >= {1 - keep / total:.0%} sparsity (now {1 - nnz / total:.0%})")
     if any(l.w_bits > 2 for l in art.layers):
         tips.append("use fewer weight bits")
-    others = {b.name: (b, estimate(art, b, est.memories)) for b in boards.BOARDS.values()
-              if b.budget["ebr"] * b.family.ebr_bits > board.budget["ebr"] * block_bits}
-    bigger = [name for name, (b, e) in others.items()
-              if e.ebr[0] <= b.budget["ebr"] and e.lut[0] <= b.budget["lut"]]
+    bigger = [b.name for b in boards.BOARDS.values() if b is not board and not _short(estimate(art, b), b)]
     if bigger:
         tips.append(f"a bigger board: {', '.join(bigger)}")
     return "; ".join(tips) or "reduce the network size"
 
 
+def _short(est: Estimate, board) -> list[str]:
+    """What the estimate needs beyond the board: 'resource: needs >= n of m' per resource."""
+    spram_need = sum(m.spram_blocks for m in est.memories if m.name.split(".")[-1] in SPRAM_KINDS)
+    return [f"{name}: needs >= {need} of {have}" for name, need, have in (
+        ("block RAM (EBR)", est.ebr[0], board.budget["ebr"]),
+        # When even block RAM plus SPRAM is short, say what all read-only memories in SPRAM would take.
+        ("SPRAM" if est.ebr[0] <= board.budget["ebr"] else "SPRAM (every weight memory in it)",
+         est.spram if est.ebr[0] <= board.budget["ebr"] else spram_need,
+         board.budget["spram"]),
+        ("LUT4", est.lut[0], board.budget["lut"])) if need > have and (have or not name.startswith("SPRAM"))]
+
+
 def check(art, board) -> Estimate:
     """Raise FitError when the model certainly cannot fit; return the estimate otherwise."""
     est = estimate(art, board)
-    short = [f"{name}: needs >= {need} of {have}"
-             for name, need, have in (("block RAM (EBR)", est.ebr[0], board.budget["ebr"]),
-                                      ("LUT4", est.lut[0], board.budget["lut"])) if need > have]
+    short = _short(est, board)
     if short:
-        spram = (f" SPRAM ({board.budget['spram']} x {board.spram_bits // 1024} Kbit) is not an option: it is "
-                 "undefined at power-up and this build has no run-time weight loader." if board.budget["spram"] else "")
-        raise FitError(f"model does not fit {board.name}: {'; '.join(short)}. Try: {_advice(art, board, est)}.{spram}")
+        raise FitError(f"model does not fit {board.name}: {'; '.join(short)}. Try: {_advice(art, board, est)}.")
     return est

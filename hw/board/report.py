@@ -13,6 +13,7 @@ from hw.link import protocol as P
 from hw.gateware.perf import step_cycles
 from hw.gateware.plan import plan
 
+SPRAM_CELL = "SB_SPRAM256KA"
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
 _LOGIC = re.compile(r"^using FF mapping for memory (\S+)", re.M)
 
@@ -34,24 +35,30 @@ def timing(pnr: dict, target_hz: float) -> dict:
             "clocks": clocks}
 
 
-def memory_placement(synth_log: str, netlist: dict | None = None, ram_cells=("SB_RAM40_4K", "DP16KD")) -> dict:
-    """Where yosys put each inferred memory: {name: {"to": "block RAM"|"LUT RAM"|"logic", "blocks": n}}.
+def memory_placement(synth_log: str, netlist: dict | None = None, ram_cells=("SB_RAM40_4K", "DP16KD"),
+                     top: str = "snn_top") -> dict:
+    """Where each memory went: {name: {"to": "block RAM"|"LUT RAM"|"logic"|"SPRAM", "blocks": n}}.
 
-    The mapping comes from the memory_libmap lines of the log; the block count per memory from
-    the RAM cells of the synthesised netlist, which yosys names after their memory.
+    Inferred memories: the mapping comes from the memory_libmap lines of the log, the block count
+    from the RAM cells of the synthesised netlist, which yosys names after their memory. SPRAM
+    (instantiated, never inferred: hw/gateware/spram.py): the SB_SPRAM256KA cells of the netlist,
+    counted per memory (the cell's path less its `blockN` name).
     """
     placed = {name: {"to": "LUT RAM" if "DPR16X4" in cell else "block RAM", "cell": cell, "blocks": 0}
               for name, cell in _MAPPED.findall(synth_log)}
     placed.update({name: {"to": "logic", "blocks": 0} for name in _LOGIC.findall(synth_log)})
     if netlist:
-        counts = Counter()
+        counts, spram = Counter(), Counter()
         for module in netlist["modules"].values():
             for cell_name, cell in module["cells"].items():
                 if cell["type"] in ram_cells:
                     counts[re.sub(r"(\.\d+)+$", "", cell_name)] += 1
+                elif cell["type"] == SPRAM_CELL:
+                    spram[f"{top}.{cell_name.rsplit('.', 1)[0]}"] += 1
         for name, entry in placed.items():
             short = name.split(".", 1)[1] if "." in name else name  # drop the top module's name
             entry["blocks"] = counts.get(short, 0)
+        placed.update({name: {"to": "SPRAM", "cell": SPRAM_CELL, "blocks": n} for name, n in sorted(spram.items())})
     return placed
 
 
@@ -113,13 +120,17 @@ def table(r: dict) -> str:
     est = r["estimate"]
     for name, res in r["resources"].items():
         guess = est.get(name)
+        guess = (f"   {guess['low']}..{guess['high']}" if "low" in guess else f"   {guess['used']}") if guess else ""
         lines.append(f"{name:<10}{res['used']:>8}{res['available']:>8}{res['used'] / res['available']:>7.0%}"
-                     + (f"   {guess['low']}..{guess['high']}" if guess else ""))
+                     + guess)
     lines += ["", f"fmax {t['fmax_mhz']:.2f} MHz vs core clock {t['target_mhz']:.2f} MHz: "
-              + ("met" if t["met"] else "NOT MET"), "", "memory placement (yosys):"]
+              + ("met" if t["met"] else "NOT MET"), "", "memory placement (netlist):"]
     for name, m in r["memories"].items():
         count = f", {m['blocks']} block{'s' * (m['blocks'] > 1)}" if m["blocks"] else ""
         lines.append(f"  {name.split('.', 1)[-1]:<34} {m['to']}{count}")
+    image = est.get("spram", {}).get("image_words", 0)
+    if image:
+        lines.append(f"SPRAM image: {image} words ({2 * image} B), loaded from flash at boot")
     mm = r["model_memory"]["total"]
     lines += ["", f"weight memory: dense {mm['dense_bits']} b, CSR {mm['csr_bits']} b "
                   f"(values {mm['value_bits']} b + structure {mm['structure_bits']} b; "

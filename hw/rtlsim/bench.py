@@ -16,9 +16,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer
 
+from hw.gateware.layer import Kind
 from sim.reference import events_of
 
-SPIKE, END, CLEAR = 0, 1, 2  # hw.gateware.layer.Kind
+END, CLEAR = Kind.END.value, Kind.CLEAR.value
 DEADLOCK_CYCLES = 200_000
 PERIOD_NS = 10
 
@@ -39,6 +40,25 @@ def _beats(counts, in_width, shuffle, junk, abort, rng):
             beats += events
             beats.append(END << in_width)
     return beats
+
+
+async def _load(dut, image) -> None:
+    """Boot: the SPRAM image into `load`, one word per cycle, with `hold` up (nothing without SPRAM)."""
+    if not len(image):
+        return
+    await FallingEdge(dut.clk)
+    dut.hold.value = 1
+    dut.load__valid.value = 1
+    for word in image.tolist():
+        dut.load__payload.value = word
+        await ReadOnly()
+        assert dut.load__ready.value == 1, "the core refused an image word"
+        await FallingEdge(dut.clk)
+    dut.load__valid.value = 0
+    await ReadOnly()
+    assert dut.load__ready.value == 0, "the core wants more words than the image has"
+    await FallingEdge(dut.clk)
+    dut.hold.value = 0
 
 
 @cocotb.test()
@@ -65,6 +85,7 @@ async def run_job(dut):
     for _ in range(2):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+    await _load(dut, job["image"])
 
     # While the input is blocked and no layer offers a beat (long synapse walks, spike-free
     # passes) nothing can happen until one of these rises: sleep on them instead of every clock.

@@ -16,6 +16,7 @@ from sim import reference
 from sim.artifact import Artifact
 
 from hw.gateware.core import Core
+from hw.gateware.plan import spram_image
 
 from . import runner
 
@@ -30,12 +31,13 @@ class HwRun:
 
 def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *, stall: float = 0.0,
              gap: float = 0.0, shuffle: bool = False, junk: float = 0.0, abort: float = 0.0,
-             seed: int = 0, storage: str = "auto") -> HwRun:
+             seed: int = 0, storage: str = "auto", spram=()) -> HwRun:
     """Run event counts int [T, B, n_in] (or [T, n_in]) through the RTL of `art`.
 
     Options of the bench (hw/rtlsim/bench.py): `stall`/`gap` probabilities of output back-pressure and
     input idling per cycle, `shuffle` the events of a step, `junk` add out-of-range addresses,
-    `abort` precede samples by a step that CLEAR drops.
+    `abort` precede samples by a step that CLEAR drops. `spram`: memories the core keeps in SPRAM
+    (hw.gateware.core.Core); the bench loads their image before the first event.
     """
     counts = np.asarray(counts)
     if counts.ndim == 2:
@@ -43,14 +45,14 @@ def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *,
     if counts.ndim != 3 or counts.shape[-1] != art.n_in:
         raise ValueError(f"input: expected counts [T, B, {art.n_in}], got shape {counts.shape}")
     reference.check_input(art, counts)  # counts and steps the membrane bound (and so the RTL) covers
-    core = Core(art, storage)
+    core = Core(art, storage, spram)
     build_dir = runner.build(runner.verilog_of(core, TOPLEVEL), TOPLEVEL, simulator)
     runs = runner.build_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{simulator}-", dir=runs))
     np.savez(work / "job.npz", counts=counts.transpose(1, 0, 2).astype(np.int64), in_width=core.in_width,
              out_widths=np.array([p.out_width for p in core.plans]), n_outs=np.array([p.n_out for p in core.plans]),
-             gap=gap, stall=stall, shuffle=shuffle, junk=junk, abort=abort,
+             gap=gap, stall=stall, shuffle=shuffle, junk=junk, abort=abort, image=spram_image(core.plans),
              seed=seed)
     runner.run(build_dir, TOPLEVEL, simulator, "hw.rtlsim.bench", runner.REPO,
                    env={"HW_JOB": str(work / "job.npz"), "HW_RESULT": str(work / "result.npz")}, test_dir=work)

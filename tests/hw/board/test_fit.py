@@ -1,11 +1,16 @@
 """Pre-synthesis fit check: the estimate covers the generated design's memories, the bundled model
-fits the iCEBreaker, and a model that cannot fit is refused with needed vs available and advice."""
+fits the iCEBreaker's block RAM, weights too big for block RAM go to SPRAM, and a model that cannot
+fit even so is refused with needed vs available and advice."""
+import re
+
 import numpy as np
 import pytest
+from amaranth.back import verilog
 
 import boards
 from hw.board import build, fit
-from hw.gateware.uart import FIFO_DEPTH
+from hw.gateware.core import Core
+from hw.gateware.uart import FIFO_DEPTH, UARTBridge
 from sim.artifact import Artifact, Layer, load, save
 
 
@@ -26,19 +31,47 @@ def test_estimate_reads_the_generated_memories():
     assert next(m for m in fit.memories(art) if m.name == "fifo").depth == FIFO_DEPTH - 1
 
 
-def test_bundled_model_fits_icebreaker():
+@pytest.mark.parametrize("spram", [(), ("layer0.synapses",)])
+def test_planned_memories_are_the_elaborated_ones(spram):
+    """The plan's list (name, depth, width) is what the Verilog declares; SPRAM memories are
+    SB_SPRAM256KA instances there, as many as the plan counts."""
+    art = load()
+    bridge = UARTBridge(art, clk_hz=1e6, baud=100_000, core=Core(art, spram=spram, spram_cells=True))
+    text = verilog.convert(bridge, emit_src=False)
+    declared = sorted((name, int(depth) + 1, int(width) + 1) for width, name, depth in
+                      re.findall(r"reg \[(\d+):0\] (\w+) \[(\d+):0\];", text))
+    mems = fit.memories(art, spram)
+    planned = sorted((m.name.split(".")[-1].replace("fifo", "storage"), m.depth, m.width)
+                     for m in mems if m.spram is None)
+    assert declared == planned
+    assert text.count("SB_SPRAM256KA ") == sum(m.spram_blocks for m in mems if m.spram is not None) == len(spram)
+
+
+def test_bundled_model_fits_icebreaker_block_ram():
     est = fit.check(load(), boards.get("icebreaker"))
     low, high = est.ebr
-    assert low <= 30 and low <= high
+    assert low <= high <= 30 and est.spram == 0 and est.image_words == 0 and fit.place(load(), boards.get("icebreaker")) == ()
+
+
+def test_weights_beyond_block_ram_go_to_spram():
+    board = boards.get("icebreaker")
+    art = dense_artifact((256, 256, 10))  # 256 Kbit of dense 4-bit weights: 64 EBR, or 4 SPRAM
+    assert fit.ebr_range(fit.memories(art), board)[1] > 30
+    est = fit.check(art, board)
+    assert est.spram_names == ("layer0.synapses",) and est.spram == 4 and est.ebr[1] <= 30
+    assert est.image_words == 256 * 256  # one word per 4-bit weight: no packing
+    # Without SPRAM (an ECP5 board has none) nothing is placed there.
+    assert fit.place(art, boards.get("ulx3s-85f")) == ()
 
 
 def test_refusal_names_resources_and_advice():
-    art = dense_artifact((256, 256, 10))
+    art = dense_artifact((512, 256, 10))  # 8 SPRAM blocks of weights: twice the UP5K's
     with pytest.raises(fit.FitError) as e:
         fit.check(art, boards.get("icebreaker"))
     msg = str(e.value)
     assert "block RAM (EBR): needs >= " in msg and "of 30" in msg
-    assert "sparsity" in msg and "fewer weight bits" in msg and "ulx3s-85f" in msg and "SPRAM" in msg
+    assert "SPRAM (every weight memory in it): needs >= 9 of 4" in msg
+    assert "sparsity" in msg and "fewer weight bits" in msg and "ulx3s-85f" in msg
     needed = int(msg.split("needs >= ")[1].split()[0])
     assert needed > 30
     # The boards it suggests really pass the check.
@@ -50,7 +83,7 @@ def test_build_cli_refuses_before_running_tools(tmp_path, capsys, monkeypatch):
         raise AssertionError("a tool ran although the model cannot fit")
 
     monkeypatch.setattr(build, "run_steps", no_tools)
-    path = save(dense_artifact((256, 256, 10)), tmp_path / "big.npz")
+    path = save(dense_artifact((512, 256, 10)), tmp_path / "big.npz")
     assert build.main(["--board", "icebreaker", "--artifact", str(path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: model does not fit icebreaker") and err.count("\n") == 1
