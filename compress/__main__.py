@@ -2,10 +2,14 @@
 
     python -m compress --dataset digits --method osbc --sparsity 0.9 --bits 4 --out net.npz
     python -m compress --model my.pt --dataset mnist --method magnitude --sparsity 0.97 --calib 512 --out m.npz
+    python -m compress --model net.nir --data d.npz --bits 8 --out net.npz
+    python -m compress --model state_dict.pt --spec net.json --data d.npz --out net.npz
 
-Without --model the bundled digits checkpoint is used. Calibration samples come from the training
-split (chosen and spike-encoded from --seed, with the checkpoint's code and steps); the summary's
-accuracy is the integer model's (sim.reference) on the test split.
+Without --model the bundled digits checkpoint is used. --model takes a checkpoint of this project,
+a plain state_dict with a JSON --spec, or a NIR graph (docs/own-model.md). Calibration samples come
+from the training split (chosen and spike-encoded from --seed, with the model's code and steps) of
+--dataset, or from your own --data file; the summary's accuracy is the integer model's
+(sim.reference) on the test split.
 """
 from __future__ import annotations
 
@@ -16,16 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 import data as datasets
+from data import user
 from sim.evaluate import evaluate
 from sim.artifact import save
 
-from .calibrate import calibrate
-from .pipeline import METHODS, Compressor, check_bits
+from .api import compress, load_model
+from .pipeline import METHODS, check_bits
 from .allocate import RULES, check_sparsity
-from .snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
+from .snntorch_import import CHECKPOINT_DEFAULT, float_layers
 
 
 def source_name(path: Path) -> str:
@@ -67,8 +70,14 @@ def summary(reports, accuracy: float | None) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m compress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, default=CHECKPOINT_DEFAULT, help="checkpoint (default: bundled digits)")
-    p.add_argument("--dataset", choices=datasets.DATASETS, required=True)
+    p.add_argument("--model", type=Path, default=CHECKPOINT_DEFAULT,
+                   help="checkpoint, state_dict (with --spec) or .nir graph (default: bundled digits)")
+    p.add_argument("--spec", type=Path, help="JSON spec of a plain state_dict or a NIR graph (docs/own-model.md)")
+    p.add_argument("--nir-dt", type=float, help="time step of a NIR graph's neurons (default snnTorch's 1e-4)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", choices=datasets.DATASETS, help="bundled dataset (default: the model's)")
+    src.add_argument("--data", type=Path, help="your own .npz of spike counts or events and labels (data/user.py)")
+    p.add_argument("--steps", type=int, help="time steps (default: the model's, or the --data file's)")
     p.add_argument("--method", choices=METHODS, default="osbc")
     p.add_argument("--sparsity", type=float, default=0.9)
     p.add_argument("--bits", type=int, default=4)
@@ -90,22 +99,23 @@ def main(argv=None) -> int:
         check_writable(args.out)
         if args.method == "rtn" and args.sparsity > 0:
             raise ValueError("sparsity: the rtn method does not prune; use --sparsity 0 or another method")
-        torch.manual_seed(args.seed)
-        model, spec = load_checkpoint(args.model)
-        layers = float_layers(model)
-        encoding = datasets.encoding_for(spec.get("encoding", {}), args.dataset)
-        counts = datasets.calibration_counts(encoding, args.calib, args.seed)
-        if counts.shape[2] != layers[0].weight.shape[1]:
-            raise ValueError(f"dataset: {args.dataset} has {counts.shape[2]} inputs, the model takes "
-                             f"{layers[0].weight.shape[1]}")
+        model, spec = load_model(args.model, args.spec, dt=args.nir_dt)
+        if args.data:
+            own = user.load(args.data)
+            counts = own.calibration(args.calib, args.seed, args.steps)
+            max_count, described = own.max_count, {"data": {"file": str(args.data)}}
+        else:
+            encoding = datasets.encoding_for(spec.get("encoding"), args.dataset, args.steps)
+            counts = datasets.calibration_counts(encoding, args.calib, args.seed)
+            max_count, described = encoding.max_count, {"encoding": encoding.to_meta()}
+        n_in = float_layers(model)[0].weight.shape[1]
+        if counts.shape[2] != n_in:
+            raise ValueError(f"{'data' if args.data else 'dataset'}: {args.data or encoding.dataset} has "
+                             f"{counts.shape[2]} inputs, the model takes {n_in}")
         t0 = time.perf_counter()
-        calib = calibrate(model, counts, current=args.method == "obc")
-        comp = Compressor(layers, calib, args.method, allocation=args.allocation, damp=args.damp)
-        art, reports = comp.compress(args.sparsity, args.bits, steps=encoding.steps,
-                                     input_max_count=encoding.max_count,
-                                     meta={"source": source_name(args.model), "seed": args.seed,
-                                           "encoding": encoding.to_meta(),
-                                           "damp": args.damp})
+        art, reports = compress(model, counts, method=args.method, sparsity=args.sparsity, bits=args.bits,
+                                allocation=args.allocation, damp=args.damp, seed=args.seed,
+                                input_max_count=max_count, meta={"source": source_name(args.model), **described})
         elapsed = time.perf_counter() - t0
         save(art, args.out)
         accuracy = None if args.no_eval else evaluate(art, limit=args.test_limit, progress=False)

@@ -2,22 +2,30 @@
 
     python -m hw.sweep --dataset digits --board icebreaker --sparsity 0.5,0.8,0.9,0.95,0.97,0.99 \\
         --bits 4,3,2 --method osbc,magnitude [--model CKPT] [--out build/sweep]
+    python -m hw.sweep --model net.nir --data my_data.npz ...   (your own model and data)
 
 For every point: compress (`python -m compress`, run as a separate process: the artifact file is
 the hand-over, so a killed compression never leaves half a point) -> integer accuracy on the full test split
 (sim/) -> fit check -> synthesis, place and route (hw.build) -> cycles per step from an RTL
-simulation of test samples (hw.rtlsim.cosim). Every finished stage is written to `points/<key>.json`
-at once, so an interrupted sweep resumes where it stopped; a point that does not fit is recorded
-with the fit check's reason, not dropped. A dense 8-bit round-to-nearest point is always added:
-accuracy losses are measured against it.
+simulation of test samples (hw.rtlsim.cosim). Points run in parallel on Dask (a local cluster with
+one worker per core by default, or `--scheduler` for one spanning machines: docs/sweep.md); this
+process alone writes the results, atomically, one file per finished point in `points/`, so an
+interrupted sweep resumes where it stopped. A point that does not fit is recorded with the fit
+check's reason; a point that fails is reported and the sweep goes on. A dense 8-bit
+round-to-nearest point is always added: accuracy losses are measured against it.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import signal
+import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +38,13 @@ import data as datasets
 from sim.evaluate import evaluate
 from sim.artifact import ArtifactError, check_w_bits, load
 
+from experiments import cluster, store
 from hw.board import fit
 from hw.board.toolchain import ToolError
-from hw.gateware.plan import GeneratorError
+from hw.gateware.plan import GeneratorError, memories, plan
 
 BASELINE = ("rtn", 0.0, 8)
+WEIGHT_MEMORIES = ("synapses", "rows")  # what the chip stores of the weights (hw/gateware/plan.py)
 
 
 @dataclass(frozen=True)
@@ -60,99 +70,242 @@ def grid(methods, sparsities, bits) -> list[Point]:
     return sorted(points, key=lambda p: (p.method, p.bits, p.sparsity))
 
 
-class Sweep:
-    def __init__(self, out: Path, *, model: Path | None, dataset: str, boards_: list, calib: int, seed: int,
-                 rtl_samples: int, simulator: str, build: bool):
-        self.out, self.model, self.dataset, self.boards = out, model, dataset, boards_
-        self.calib, self.seed, self.rtl_samples, self.simulator, self.build = calib, seed, rtl_samples, simulator, build
-        (out / "points").mkdir(parents=True, exist_ok=True)
-        (out / "artifacts").mkdir(exist_ok=True)
-        # Points are keyed by method, sparsity and bits only: resuming with another model, dataset or
-        # calibration would silently mix results, so the folder remembers what it was made with.
-        settings = {"model": str(model) if model else None, "dataset": dataset, "calib": calib, "seed": seed}
-        path = out / "settings.json"
-        if path.is_file() and json.loads(path.read_text()) != settings:
-            raise ValueError(f"--out: {out} holds a sweep made with {path.read_text().strip()}; "
-                             f"use another --out for {json.dumps(settings)}")
-        path.write_text(json.dumps(settings) + "\n")
+@dataclass(frozen=True)
+class Settings:
+    """What every point is computed with; it travels to the workers, so paths must name the same
+    files there (docs/sweep.md)."""
+    model: str | None
+    dataset: str | None  # None when `data` (a user data file) is given
+    data: str | None
+    boards: tuple[str, ...]
+    calib: int
+    seed: int
+    rtl_samples: int
+    simulator: str
+    build: bool
 
-    def record_path(self, p: Point) -> Path:
-        return self.out / "points" / f"{p.key}.json"
+    def identity(self) -> dict:
+        """What a folder's points depend on beyond their key: resuming with another model, dataset
+        or calibration would silently mix results, so settings.json remembers it."""
+        return {"model": self.model, "dataset": self.dataset, "calib": self.calib, "seed": self.seed,
+                **({"data": self.data} if self.data else {})}
 
-    def run_point(self, p: Point) -> dict:
-        path = self.record_path(p)
-        rec = json.loads(path.read_text()) if path.is_file() else {"method": p.method, "sparsity": p.sparsity,
-                                                                    "bits": p.bits, "boards": {}}
 
-        def save():
-            path.write_text(json.dumps(rec, indent=1) + "\n")
+# ------------------------------------------------------------------------------- on a worker
 
-        art_path = self.out / "artifacts" / f"{p.key}.npz"
-        if not art_path.is_file():
-            self.compress(p, art_path)
+def _die_with_parent() -> None:
+    """In the compress child: be killed when the process that started it dies (Linux), so that
+    killing a sweep or one of its workers never leaves a compression running."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_child(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+
+
+def compress(settings: Settings, p: Point, art_path: Path) -> None:
+    source = ["--data", settings.data] if settings.data else ["--dataset", settings.dataset]
+    cmd = [sys.executable, "-m", "compress", *source, "--method", p.method,
+           "--sparsity", str(p.sparsity), "--bits", str(p.bits), "--calib", str(settings.calib),
+           "--seed", str(settings.seed), "--no-eval", "--out", str(art_path)]
+    if settings.model:
+        cmd += ["--model", settings.model]
+    done = run_child(cmd)
+    if done.returncode:
+        raise RuntimeError(f"compression failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
+def stored_bits(art) -> int | None:
+    """Weight bits as the generated core stores them (CSR or dense rows, whichever is smaller per
+    layer), not the CSR size; None when the generator refuses the model."""
+    try:
+        return sum(m.bits for m in memories(plan(art)) if m.name.split(".")[1] in WEIGHT_MEMORIES)
+    except GeneratorError:
+        return None
+
+
+def rtl_cycles(settings: Settings, art) -> dict:
+    """Cycles per step measured on the generated RTL over the first test samples."""
+    from hw.rtlsim.cosim import first_mismatch, simulate
+    from sim.reference import run
+
+    counts, _ = datasets.spikes_for(art, settings.dataset, "test", limit=settings.rtl_samples, data=settings.data)
+    hw = simulate(art, counts, settings.simulator)
+    mismatch = first_mismatch(run(art, counts).spikes, hw)
+    if mismatch:
+        raise RuntimeError(f"RTL disagrees with sim/: {mismatch}")
+    c = hw.cycles
+    return {"samples": int(counts.shape[1]), "min": int(c.min()), "median": float(np.median(c)),
+            "max": int(c.max()), "per_sample": float(c.sum(axis=0).mean())}
+
+
+def place_and_route(settings: Settings, art, art_path: Path, board, build_dir: Path) -> tuple[dict, dict]:
+    """The board's record and the files to keep of the build ({name: bytes})."""
+    try:
+        est = fit.check(art, board)
+    except fit.FitError as e:
+        return {"fits": False, "reason": str(e)}, {}
+    except GeneratorError as e:
+        return {"fits": False, "reason": f"generator: {e}"}, {}
+    if not settings.build:
+        return {"fits": None, "estimate": est.as_dict()}, {}
+    from hw.board.build import build
+
+    try:
+        r = build(art, board, build_dir, artifact_path=art_path.name, progress=False)
+    except ToolError as e:
+        return {"fits": False, "reason": f"place and route failed: {e}"}, {}
+    bitstream = Path(r["bitstream"]["path"])
+    r["bitstream"]["path"] = bitstream.name  # beside report.json in the sweep's folder, not the worker's
+    res = r["resources"]
+    keep = {bitstream.name: bitstream.read_bytes(), "report.json": (json.dumps(r, indent=2) + "\n").encode(),
+            "report.txt": (build_dir / "report.txt").read_bytes()}
+    return {"fits": True, "lut": res["lut"]["used"], "ebr": res["ebr"]["used"],
+            "spram": res.get("spram", {}).get("used", 0), "fmax_mhz": r["timing"]["fmax_mhz"],
+            "target_mhz": r["timing"]["target_mhz"], "timing_met": r["timing"]["met"],
+            "uart_samples_per_s": r["throughput"]["uart_samples_per_s"],
+            "build_seconds": r["build_seconds"]["total"], "sha256": r["bitstream"]["sha256"]}, keep
+
+
+def compute_point(settings: Settings, p: Point, done: dict, artifact: bytes | None, *, stage) -> dict:
+    """Every stage of one point that `done` (its record so far) lacks, in a scratch folder.
+    Returns {"record", "artifact": bytes, "files": {path under the sweep folder: bytes}}; writes
+    nothing that outlives the call, so it runs the same on any machine."""
+    rec = {"method": p.method, "sparsity": p.sparsity, "bits": p.bits, "boards": {}, **done}
+    rec["boards"], seconds = dict(rec["boards"]), dict(rec.get("seconds", {}))
+
+    def timed(name, fn, *args):
+        stage(name)
+        start = time.monotonic()
+        value = fn(*args)
+        seconds[name] = round(time.monotonic() - start, 1)
+        return value
+
+    files = {}
+    with tempfile.TemporaryDirectory(prefix=f"sweep-{p.key}-") as scratch:
+        art_path = Path(scratch) / f"{p.key}.npz"
+        if artifact is None:
+            timed("compress", compress, settings, p, art_path)
+            artifact = art_path.read_bytes()
+        else:
+            art_path.write_bytes(artifact)
         art = load(art_path)
-        rec["artifact"] = str(art_path)
         if "accuracy" not in rec:
-            rec["accuracy"] = evaluate(art, self.dataset, progress=False)
+            rec["accuracy"] = timed("accuracy", lambda: evaluate(art, settings.dataset, progress=False,
+                                                                 data=settings.data))
             mem = [l.memory() for l in art.layers]
             rec["nnz"] = sum(l.nnz for l in art.layers)
             rec["memory"] = {k: sum(getattr(m, k) for m in mem)
                              for k in ("dense_bits", "csr_bits", "value_bits", "structure_bits", "entropy_bits")}
-            save()
-        if "cycles" not in rec and self.rtl_samples:
-            rec["cycles"] = self.rtl_cycles(art)
-            save()
-        for board in self.boards:
-            if board.name not in rec["boards"]:
-                rec["boards"][board.name] = self.place_and_route(art, art_path, board, p)
-                save()
+        rec["memory"].setdefault("stored_bits", stored_bits(art))
+        if "cycles" not in rec and settings.rtl_samples:
+            rec["cycles"] = timed("rtl", rtl_cycles, settings, art)
+        for name in settings.boards:
+            if name not in rec["boards"]:
+                build_dir = Path(scratch) / "build" / name
+                rec["boards"][name], kept = timed(f"{'build' if settings.build else 'fit'} {name}", place_and_route, settings, art, art_path,
+                                                  boards.get(name), build_dir)
+                files.update({f"builds/{name}/{p.key}/{f}": data for f, data in kept.items()})
+    rec["seconds"] = seconds
+    return {"record": rec, "artifact": artifact, "files": files}
+
+
+# --------------------------------------------------------------------------- in this process
+
+class Sweep:
+    """The sweep's folder: settings.json, points/<key>.json, artifacts/, builds/ (hold its lock)."""
+
+    def __init__(self, out: Path, settings: Settings):
+        self.out, self.settings = out, settings
+        (out / "points").mkdir(parents=True, exist_ok=True)
+        store.remove_stale_temporaries(out)
+        path = out / "settings.json"
+        identity = settings.identity()
+        if path.is_file():
+            if store.read_json(path) != identity:
+                raise ValueError(f"--out: {out} holds a sweep made with {path.read_text().strip()}; "
+                                 f"use another --out for {json.dumps(identity)}")
+        else:
+            store.write_text(path, json.dumps(identity) + "\n")
+
+    def record_path(self, p: Point) -> Path:
+        return self.out / "points" / f"{p.key}.json"
+
+    def artifact_path(self, p: Point) -> Path:
+        return self.out / "artifacts" / f"{p.key}.npz"
+
+    def record(self, p: Point) -> dict | None:
+        path = self.record_path(p)
+        return store.read_json(path) if path.is_file() else None
+
+    def complete(self, rec: dict | None) -> bool:
+        return (rec is not None and "accuracy" in rec and "stored_bits" in rec["memory"]
+                and ("cycles" in rec or not self.settings.rtl_samples)
+                and all(b in rec["boards"] for b in self.settings.boards))
+
+    def job(self, p: Point) -> cluster.Job:
+        art = self.artifact_path(p)
+        return cluster.Job(p.key, compute_point, (self.settings, p, self.record(p) or {},
+                                                  art.read_bytes() if art.is_file() else None))
+
+    def save(self, p: Point, outcome: dict) -> dict:
+        """The point's files, then its record (last: a record only names files that exist)."""
+        art = self.artifact_path(p)
+        if not art.is_file():
+            store.write_bytes(art, outcome["artifact"])
+        for rel, data in outcome["files"].items():
+            store.write_bytes(self.out / rel, data)
+        rec = {**outcome["record"], "artifact": str(art)}
+        store.write_json(self.record_path(p), rec)
         return rec
 
-    def compress(self, p: Point, art_path: Path) -> None:
-        cmd = [sys.executable, "-m", "compress", "--dataset", self.dataset, "--method", p.method,
-               "--sparsity", str(p.sparsity), "--bits", str(p.bits), "--calib", str(self.calib),
-               "--seed", str(self.seed), "--no-eval", "--out", str(art_path)]
-        if self.model:
-            cmd += ["--model", str(self.model)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"{p.key}: compression failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
 
-    def rtl_cycles(self, art) -> dict:
-        """Cycles per step measured on the generated RTL over the first test samples."""
-        from hw.rtlsim.cosim import first_mismatch, simulate
-        from sim.reference import run
+def estimate(finished: list[dict], todo: int, parallel: int | None) -> str:
+    """From the stage times of finished points (a resumed sweep), or nothing to go on yet."""
+    totals = [sum(r["seconds"].values()) for r in finished if r.get("seconds")]
+    if not todo:
+        return "nothing to run"
+    if not totals:
+        return "time estimate after the first point (see the bar)"
+    per_point = statistics.median(totals)
+    if parallel is None:
+        return f"{per_point:.0f} s per point (median of {len(totals)} finished), on the cluster's workers"
+    return (f"about {per_point * -(-todo // parallel) / 60:.0f} min ({per_point:.0f} s per point, median of "
+            f"{len(totals)} finished, {parallel} at a time)")
 
-        counts, _ = datasets.spikes_for(art, self.dataset, "test", limit=self.rtl_samples)
-        hw = simulate(art, counts, self.simulator)
-        mismatch = first_mismatch(run(art, counts).spikes, hw)
-        if mismatch:
-            raise RuntimeError(f"RTL disagrees with sim/: {mismatch}")
-        c = hw.cycles
-        return {"samples": int(counts.shape[1]), "min": int(c.min()), "median": float(np.median(c)),
-                "max": int(c.max()), "per_sample": float(c.sum(axis=0).mean())}
 
-    def place_and_route(self, art, art_path: Path, board, p: Point) -> dict:
-        try:
-            est = fit.check(art, board)
-        except fit.FitError as e:
-            return {"fits": False, "reason": str(e)}
-        except GeneratorError as e:
-            return {"fits": False, "reason": f"generator: {e}"}
-        if not self.build:
-            return {"fits": None, "estimate": est.as_dict()}
-        from hw.board.build import build
+class Progress:
+    """One bar over points, with how many are in each stage now and how many failed."""
 
-        try:
-            r = build(art, board, self.out / "builds" / board.name / p.key, artifact_path=str(art_path),
-                      progress=False)
-        except ToolError as e:
-            return {"fits": False, "reason": f"place and route failed: {e}"}
-        res = r["resources"]
-        return {"fits": True, "lut": res["lut"]["used"], "ebr": res["ebr"]["used"],
-                "spram": res.get("spram", {}).get("used", 0), "fmax_mhz": r["timing"]["fmax_mhz"],
-                "target_mhz": r["timing"]["target_mhz"], "timing_met": r["timing"]["met"],
-                "build_seconds": r["build_seconds"]["total"], "sha256": r["bitstream"]["sha256"]}
+    def __init__(self, total: int):
+        self.bar = tqdm(total=total, desc="sweep", unit="point")
+        self.stage: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+
+    def on_stage(self, name: str, stage: str) -> None:
+        self.stage[name] = stage
+        self._show()
+
+    def finished(self, name: str, error: str | None = None) -> None:
+        stage = self.stage.pop(name, "start")
+        if error is not None:
+            self.failed[name] = f"{stage}: {error}"
+        self.bar.update(1)
+        self._show()
+
+    def _show(self) -> None:
+        counts: dict[str, int] = {}
+        for s in self.stage.values():
+            counts[s] = counts.get(s, 0) + 1
+        running = ", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "-"
+        self.bar.set_postfix_str(f"running: {running}; failed {len(self.failed)}")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def rows(records: list[dict]) -> list[dict]:
@@ -167,21 +320,35 @@ def rows(records: list[dict]) -> list[dict]:
                         "fits": b.get("fits"), "lut": b.get("lut"), "ebr": b.get("ebr"), "spram": b.get("spram"),
                         "fmax_mhz": fmax, "cycles_per_step_median": cyc.get("median"),
                         "samples_per_s": round(fmax * 1e6 / cyc["per_sample"], 1) if fmax and cyc else None,
-                        "reason": b.get("reason", "")})
+                        "uart_samples_per_s": b.get("uart_samples_per_s"), "reason": b.get("reason", "")})
     return out
 
 
+def is_baseline(r: dict) -> bool:
+    return (r["method"], r["sparsity"], r["bits"]) == BASELINE
+
+
 def smallest_within(table: list[dict], max_loss: float) -> dict:
-    """Per board, the fitting point with the fewest CSR bits whose accuracy is within max_loss of
-    the dense 8-bit baseline."""
-    base = next(r["accuracy"] for r in table if (r["method"], r["sparsity"], r["bits"]) == BASELINE)
+    """Per board, the compressed point (never the baseline itself) that fits, stores the fewest
+    weight bits on the chip and whose accuracy is within max_loss of the dense 8-bit baseline."""
+    base = next(r["accuracy"] for r in table if is_baseline(r))
     best = {}
     for r in table:
-        if r["fits"] is False or r["accuracy"] < base - max_loss:
+        if is_baseline(r) or r["fits"] is False or r["stored_bits"] is None or r["accuracy"] < base - max_loss:
             continue
-        if r["board"] not in best or r["csr_bits"] < best[r["board"]]["csr_bits"]:
+        if r["board"] not in best or r["stored_bits"] < best[r["board"]]["stored_bits"]:
             best[r["board"]] = r
     return {"baseline_accuracy": base, "max_loss": max_loss, "best": best}
+
+
+def describe_pick(board: str, r: dict | None, pick: dict) -> str:
+    head = (f"{board}: smallest memory within {pick['max_loss']:.1%} of the dense 8-bit accuracy "
+            f"{pick['baseline_accuracy']:.4f}: ")
+    if r is None:
+        return head + "no compressed point that fits is that accurate"
+    how = "placed and routed" if r["fits"] else "passes the fit check; not built"
+    return head + (f"{r['method']} sparsity {r['sparsity']:g} {r['bits']}-bit, {r['stored_bits']} bits stored "
+                   f"({r['csr_bits']} as CSR), accuracy {r['accuracy']:.4f}; fits {board} ({how})")
 
 
 def _legend(ax) -> None:
@@ -194,120 +361,197 @@ def plot(table: list[dict], out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     paths = []
     series = sorted({(r["method"], r["bits"]) for r in table})
     first_board = table[0]["board"]
     mine = [r for r in table if r["board"] == first_board]
 
-    def lines(ax, x, y, rows_):
-        for m, b in series:
-            pts = sorted((r[x], r[y]) for r in rows_ if (r["method"], r["bits"]) == (m, b) and r[y] is not None)
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=f"{m} {b}-bit")
+    def save(fig, name):
+        paths.append(out / name)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        store.write_bytes(paths[-1], buf.getvalue())
 
+    # x: what the chip stores for the weights (the dense baseline as dense rows, not its CSR size);
+    # dashed: the same points at their floor, the values plus the least any encoding of which
+    # weights survive could spend.
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    lines(ax, "csr_bits", "accuracy", mine)
-    ax.set(xscale="log", xlabel="weight memory, CSR bits (log)", ylabel="integer test accuracy",
-           title=f"Accuracy vs memory ({first_board})")
+    for m, b in series:
+        pts = sorted((r["stored_bits"], r["value_bits"] + r["entropy_bits"], r["accuracy"]) for r in mine
+                     if (r["method"], r["bits"]) == (m, b) and r["stored_bits"])
+        if pts:
+            stored, floor, acc = zip(*pts)
+            line, = ax.plot(stored, acc, marker="o", label=f"{m} {b}-bit")
+            ax.plot(floor, acc, ls="--", lw=0.8, color=line.get_color())
+    base = next((r for r in mine if is_baseline(r) and r["stored_bits"]), None)
+    if base:
+        ax.plot([base["stored_bits"]], [base["accuracy"]], "k*", ms=12, label="dense 8-bit baseline")
+    ax.plot([], [], "k--", lw=0.8, label="floor: value bits + log2 C(n, nnz) (same points)")
+    ax.set(xscale="log", xlabel="weight memory stored on the chip, bits (log)", ylabel="integer test accuracy",
+           title=f"Accuracy vs stored memory ({first_board})")
     _legend(ax)
-    paths.append(out / "accuracy_vs_memory.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    save(fig, "accuracy_vs_memory.png")
 
     # SPRAM only gets a panel when some build used it (weights never go there: see docs/build.md).
     kinds = ["ebr"] + (["spram"] if any(r["spram"] for r in table) else [])
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
     for ax, what in zip(axes[0], kinds):
-        for board, method in sorted({(r["board"], r["method"]) for r in table if r["method"] != "rtn"}):
-            pts = sorted((r["sparsity"], r[what]) for r in table if (r["board"], r["method"], r["bits"]) ==
-                         (board, method, 4) and r[what] is not None)
+        for board, method, bits in sorted({(r["board"], r["method"], r["bits"]) for r in table if r["method"] != "rtn"}):
+            pts = sorted((r["sparsity"], r[what]) for r in table
+                         if (r["board"], r["method"], r["bits"]) == (board, method, bits) and r[what] is not None)
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=f"{board}, {method}")
-        ax.set(xlabel="sparsity", ylabel=f"{what.upper()} blocks used", title=f"{what.upper()} vs sparsity (4-bit)")
+                ax.plot(*zip(*pts), marker="o", label=f"{board}, {method} {bits}-bit")
+        for k, board in enumerate(sorted({r["board"] for r in table if r[what] is not None})):
+            cap = boards.get(board).budget[what]
+            ax.axhline(cap, color="k", ls=(0, (4, 2 + 2 * k)), lw=1, label=f"{board}: {cap} {what.upper()} available")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="sparsity", ylabel=f"{what.upper()} blocks used", title=f"{what.upper()} vs sparsity", ylim=(0, None))
         _legend(ax)
-    paths.append(out / "blocks_vs_sparsity.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    save(fig, "blocks_vs_sparsity.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    lines(ax, "sparsity", "samples_per_s", [r for r in mine if r["method"] != "rtn"])
-    ax.set(xlabel="sparsity", ylabel="samples / s at fmax (core only)", yscale="log",
-           title=f"Throughput vs sparsity ({first_board})")
+    pruned = [r for r in mine if r["method"] != "rtn"]
+    for m, b in series:
+        pts = sorted((r["sparsity"], r["samples_per_s"]) for r in pruned
+                     if (r["method"], r["bits"]) == (m, b) and r["samples_per_s"] is not None)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=f"{m} {b}-bit, core at fmax")
+    link = sorted({(r["sparsity"], r["uart_samples_per_s"]) for r in pruned if r["uart_samples_per_s"]})
+    if link:
+        ax.plot(*zip(*link), "k--", label="UART link ceiling (115 200 baud)")
+    ax.set(xlabel="sparsity", ylabel="samples / s", yscale="log", title=f"Throughput vs sparsity ({first_board})")
     _legend(ax)
-    paths.append(out / "throughput_vs_sparsity.png")
-    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    save(fig, "throughput_vs_sparsity.png")
     plt.close("all")
     return paths
 
 
+def format_table(table: list[dict]) -> str:
+    """Aligned, with whole column names."""
+    cols = ["board", "method", "sparsity", "bits", "accuracy", "nnz", "stored_bits", "csr_bits", "entropy_bits",
+            "fits", "lut", "ebr", "spram", "fmax_mhz", "cycles_per_step_median", "samples_per_s",
+            "uart_samples_per_s"]
+
+    def text(v):
+        return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[text(r[c]) for c in cols] for r in table]
+    widths = [max(len(c), *(len(row[k]) for row in cells)) for k, c in enumerate(cols)]
+    return "\n".join(" ".join(v.rjust(w) for v, w in zip(line, widths)) for line in [cols, *cells])
+
+
+def write_results(out: Path, records: list[dict], failed: dict, max_loss: float) -> tuple[list[dict], dict]:
+    table = rows(records)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(table[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(table)
+    store.write_text(out / "results.csv", buf.getvalue())
+    pick = smallest_within(table, max_loss)
+    store.write_json(out / "results.json", {"points": records, "failed": failed, "smallest": pick})
+    return table, pick
+
+
 def floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
+    values = [float(x) for x in text.split(",") if x.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"no value in {text!r}")
+    return values
+
+
+def ints(text: str) -> list[int]:
+    values = [int(x) for x in text.split(",") if x.strip()]  # argparse reports a ValueError as invalid
+    if not values:
+        raise argparse.ArgumentTypeError(f"no value in {text!r}")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m hw.sweep", description=__doc__, formatter_class=cluster.HelpFormatter)
+    ap.add_argument("--model", type=Path, help="snnTorch checkpoint; none: the dataset's bundled model")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--dataset", choices=datasets.DATASETS, default="digits", help="bundled dataset")
+    src.add_argument("--data", type=Path, help="your own .npz of spike counts or events and labels (data/user.py)")
+    ap.add_argument("--board", default="icebreaker", help="comma-separated board names")
+    ap.add_argument("--sparsity", type=floats, default="0.5,0.8,0.9,0.95,0.97,0.99", help="comma-separated")
+    ap.add_argument("--bits", type=ints, default="4,3,2", help="comma-separated weight widths")
+    ap.add_argument("--method", type=lambda s: [m for m in s.split(",") if m], default="osbc,magnitude",
+                    help="comma-separated compression methods")
+    ap.add_argument("--calib", type=int, default=256, help="calibration samples")
+    ap.add_argument("--seed", type=int, default=0, help="calibration seed")
+    ap.add_argument("--rtl-samples", type=int, default=4, help="test samples simulated on the RTL for cycles (0: skip)")
+    ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"), help="RTL simulator")
+    ap.add_argument("--no-build", action="store_true", help="stop at the fit check (no synthesis)")
+    ap.add_argument("--max-loss", type=float, default=0.01, help="accuracy loss allowed for the 'smallest' pick")
+    cluster.add_arguments(ap, "point")
+    ap.add_argument("--out", type=Path, default=Path("build/sweep"), help="results folder (resumed if it exists)")
+    return ap
+
+
+def check(args) -> None:
+    if any(not 0 <= s < 1 for s in args.sparsity):
+        raise ValueError(f"--sparsity: values must lie in [0, 1), got {args.sparsity}")
+    if unknown := set(args.method) - set(METHODS):
+        raise ValueError(f"--method: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
+    if not args.method:
+        raise ValueError(f"--method: none given; choose from {', '.join(METHODS)}")
+    for b in args.bits:
+        check_w_bits(b, "--bits")
+    for name in ("calib", "rtl_samples"):
+        if getattr(args, name) < (1 if name == "calib" else 0):
+            raise ValueError(f"--{name.replace('_', '-')}: must be {'positive' if name == 'calib' else '0 or more'}, "
+                             f"got {getattr(args, name)}")
+    if not 0 <= args.max_loss <= 1:
+        raise ValueError(f"--max-loss: an accuracy loss between 0 and 1, got {args.max_loss}")
+    cluster.check_workers(args.workers, args.scheduler)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hw.sweep", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, help="snnTorch checkpoint (default: the bundled digits model)")
-    ap.add_argument("--dataset", choices=datasets.DATASETS, default="digits")
-    ap.add_argument("--board", default="icebreaker", help="comma-separated board names")
-    ap.add_argument("--sparsity", type=floats, default=floats("0.5,0.8,0.9,0.95,0.97,0.99"))
-    ap.add_argument("--bits", type=lambda s: [int(x) for x in s.split(",")], default=[4, 3, 2])
-    ap.add_argument("--method", type=lambda s: s.split(","), default=["osbc", "magnitude"])
-    ap.add_argument("--calib", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rtl-samples", type=int, default=4, help="test samples simulated on the RTL for cycles (0: skip)")
-    ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
-    ap.add_argument("--no-build", action="store_true", help="stop at the fit check (no synthesis)")
-    ap.add_argument("--max-loss", type=float, default=0.01, help="accuracy loss allowed for the 'smallest' pick")
-    ap.add_argument("--out", type=Path, default=Path("build/sweep"))
-    args = ap.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
-        board_list = [boards.get(b) for b in args.board.split(",")]
-        if any(not 0 <= s < 1 for s in args.sparsity):
-            raise ValueError(f"--sparsity: values must lie in [0, 1), got {args.sparsity}")
-        if unknown := set(args.method) - set(METHODS):
-            raise ValueError(f"--method: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
-        for b in args.bits:
-            check_w_bits(b, "--bits")
-        sweep = Sweep(args.out, model=args.model, dataset=args.dataset, boards_=board_list, calib=args.calib,
-                      seed=args.seed, rtl_samples=args.rtl_samples, simulator=args.simulator, build=not args.no_build)
-        records = []
-        for p in (bar := tqdm(grid(args.method, args.sparsity, args.bits), desc="sweep", unit="point")):
-            bar.set_postfix_str(p.key)
-            records.append(sweep.run_point(p))
+        check(args)
+        settings = Settings(model=str(args.model) if args.model else None, dataset=None if args.data else args.dataset,
+                            data=str(args.data) if args.data else None,
+                            boards=tuple(boards.get(b).name for b in args.board.split(",")), calib=args.calib,
+                            seed=args.seed, rtl_samples=args.rtl_samples, simulator=args.simulator,
+                            build=not args.no_build)
+        with store.locked(args.out, wait=False):
+            sweep = Sweep(args.out, settings)
+            points = grid(args.method, args.sparsity, args.bits)
+            by_key = {p.key: p for p in points}
+            todo = [p for p in points if not sweep.complete(sweep.record(p))]
+            finished = [r for p in points if (r := sweep.record(p))]
+            parallel = None if args.scheduler else max(1, args.workers)
+            where = (f"the Dask cluster at {args.scheduler}" if args.scheduler else
+                     f"{args.workers} local Dask workers" if args.workers else "this process")
+            print(f"{len(points)} points x {len(settings.boards)} board(s), {len(todo)} to run on {where}; "
+                  f"{estimate(finished, len(todo), parallel)}", file=sys.stderr)
+            progress = Progress(len(todo))
+            try:
+                cluster.run([sweep.job(p) for p in todo], workers=args.workers, scheduler=args.scheduler,
+                            on_result=lambda key, outcome: (sweep.save(by_key[key], outcome), progress.finished(key)),
+                            on_error=lambda key, e: progress.finished(key, f"{type(e).__name__}: {e}"),
+                            on_stage=progress.on_stage)
+            finally:
+                progress.close()
+            records = [r for p in points if sweep.complete(r := sweep.record(p))]
+            if not any(is_baseline(r) for r in records):
+                raise RuntimeError(f"the dense 8-bit baseline failed ({progress.failed.get(Point(*BASELINE).key)}); "
+                                   "no loss can be measured without it")
+            table, pick = write_results(args.out, records, progress.failed, args.max_loss)
+            plots = plot(table, args.out)
     except (ValueError, ArtifactError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    table = rows(records)
-    with open(args.out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(table[0]))
-        w.writeheader()
-        w.writerows(table)
-    pick = smallest_within(table, args.max_loss)
-    (args.out / "results.json").write_text(json.dumps({"points": records, "smallest": pick}, indent=1) + "\n")
-    plots = plot(table, args.out)
     print(format_table(table))
-    for board in board_list:
-        r = pick["best"].get(board.name)
-        print(f"\n{board.name}: smallest memory within {args.max_loss:.1%} of the dense 8-bit accuracy "
-              f"{pick['baseline_accuracy']:.4f}: " + (f"{r['method']} sparsity {r['sparsity']:g} {r['bits']}-bit, "
-                                                     f"{r['csr_bits']} CSR bits, accuracy {r['accuracy']:.4f}"
-                                                     if r else "no point that fits is that accurate"))
+    for board in settings.boards:
+        print("\n" + describe_pick(board, pick["best"].get(board), pick))
     print(f"\nwrote {args.out / 'results.csv'}, {args.out / 'results.json'}, " + ", ".join(map(str, plots)))
-    return 0
-
-
-def format_table(table: list[dict]) -> str:
-    cols = ["board", "method", "sparsity", "bits", "accuracy", "nnz", "csr_bits", "entropy_bits", "fits", "lut",
-            "ebr", "spram", "fmax_mhz", "cycles_per_step_median", "samples_per_s"]
-    head = " ".join(f"{c[:10]:>10}" for c in cols)
-    lines = [head]
-    for r in table:
-        cells = []
-        for c in cols:
-            v = r[c]
-            cells.append(f"{v:>10.4g}" if isinstance(v, float) else f"{str(v if v is not None else '-')[:10]:>10}")
-        lines.append(" ".join(cells))
-    return "\n".join(lines)
+    for key, why in progress.failed.items():
+        print(f"error: point {key} failed at {why}", file=sys.stderr)
+    return 1 if progress.failed else 0
 
 
 if __name__ == "__main__":

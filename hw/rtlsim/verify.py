@@ -1,6 +1,7 @@
 """Check the generated RTL of an artifact against sim/ on real test samples.
 
     python -m hw.verify [ARTIFACT] --simulator verilator|icarus --dataset digits|mnist --samples N
+    python -m hw.verify net.npz --data my_data.npz --samples N
 
 Simulates the core in chunks of samples (one simulator launch each), compares every spike of every
 layer at every step with sim.reference, and prints the agreement, the class accuracy of hardware and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +30,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m hw.verify", description=__doc__.splitlines()[0])
     p.add_argument("artifact", nargs="?", help="artifact .npz (default: the bundled digits model)")
     p.add_argument("--simulator", choices=runner.SIMULATORS, default="verilator")
-    p.add_argument("--dataset", choices=DATASETS, help="test set (default: the one named in the artifact)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", choices=DATASETS, help="test set (default: the one named in the artifact)")
+    src.add_argument("--data", type=Path, help="your own .npz of spike counts or events and labels (data/user.py)")
     p.add_argument("--samples", type=int, default=10, help="test samples to simulate (default 10)")
     p.add_argument("--steps", type=int, help="time steps per sample (default: the artifact's)")
     p.add_argument("--seed", type=int, help="spike-encoding seed (default: the artifact's)")
@@ -61,7 +65,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         art = load(args.artifact)
-        counts, labels = spikes_for(art, args.dataset, "test", steps=args.steps, seed=args.seed, limit=args.samples)
+        counts, labels = spikes_for(art, args.dataset, "test", steps=args.steps, seed=args.seed, limit=args.samples,
+                                    data=args.data)
         if counts.shape[-1] != art.n_in:
             raise ValueError(f"dataset: {counts.shape[-1]} input features, but the artifact expects {art.n_in}")
         ref = reference.run(art, counts)
