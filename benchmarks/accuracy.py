@@ -34,7 +34,7 @@ from tqdm import tqdm
 from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
 from compress.train_reference import CHECKPOINTS, test_counts
-from data import calibration_counts
+from data import as_encoding, calibration_counts
 from sim.evaluate import accuracy
 
 NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}
@@ -102,12 +102,12 @@ def compress_points(model, spec: dict, method: str, points: list[tuple[float, in
     from compress.pipeline import Compressor
     from compress.snntorch_import import float_layers
 
-    enc = spec["encoding"]
+    enc = as_encoding(spec["encoding"])
     calib = calibrate(model, calib_counts, current=(method == "obc"), progress=False)
     comp = Compressor(float_layers(model), calib, method, progress=False)
     for sp, b in points:
-        art, _ = comp.compress(sp, b, steps=enc["steps"], input_max_count=enc.get("max_count", 1),
-                               meta={"encoding": enc})
+        art, _ = comp.compress(sp, b, steps=enc.steps, input_max_count=enc.max_count,
+                               meta={"encoding": enc.to_meta()})
         yield (sp, b), art
 
 

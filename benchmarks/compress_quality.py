@@ -42,7 +42,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
-    enc = spec["encoding"]
+    enc = datasets.as_encoding(spec["encoding"])
     counts = datasets.calibration_counts(enc, args.calib, args.seed)
     calib = calibrate(model, counts, current=True, progress=False)
     layers = float_layers(model)
@@ -57,12 +57,12 @@ def main(argv=None) -> None:
               + f" | {loss['osbc'] / loss['obc']:.3f} | {loss['osbc'] / loss['magnitude']:.3f} |")
 
     x, y = datasets.load("digits", "test")
-    test = datasets.encode(x, enc["code"], enc["steps"], enc.get("seed", 0))
+    test = datasets.encode(x, enc.code, enc.steps, enc.seed)
     print(f"\ninteger test accuracy ({len(y)} samples), {args.bits}-bit:\n")
     print("| method | sparsity | membrane loss (+quant) | accuracy |\n|---|---|---|---|")
     for m in (*PRUNERS, "rtn"):
         s = 0.0 if m == "rtn" else args.point
-        art, _ = comps[m].compress(s, args.bits, steps=enc["steps"])
+        art, _ = comps[m].compress(s, args.bits, steps=enc.steps)
         acc = accuracy(art, test, y)
         print(f"| {m} | {s:.2f} | {total_loss(comps[m], s, args.bits):.4g} | {acc:.4f} |")
 

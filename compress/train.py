@@ -72,9 +72,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
-    encoding = {"dataset": "digits", "code": "rate", "steps": args.steps, "seed": 0}
+    encoding = datasets.Encoding("digits", args.steps)
     spec = {"sizes": [64, 128, 10], "beta": 0.875, "threshold": 1.0, "reset": "subtract", "bias": True,
-            "encoding": encoding, "seed": args.seed, "epochs": args.epochs}
+            "encoding": encoding.to_meta(), "seed": args.seed, "epochs": args.epochs}
     torch.manual_seed(args.seed)
     model = build_model(spec["sizes"], spec["beta"], spec["threshold"], spec["reset"], spec["bias"])
     x, y = datasets.load("digits", "train")
@@ -83,10 +83,10 @@ def main(argv=None) -> None:
     save_checkpoint(args.out, model, spec)
 
     x_te, y_te = datasets.load("digits", "test")
-    counts = datasets.encode(x_te, "rate", args.steps, encoding["seed"])
+    counts = datasets.encode(x_te, encoding.code, encoding.steps, encoding.seed)
     print(f"float test accuracy: {float_accuracy(model, counts, y_te):.4f}")
     art = rtn_artifact(model, 4, steps=args.steps,
-                       meta={"source": "compress/checkpoints/digits.pt", "encoding": encoding, "calib": 0,
+                       meta={"source": "compress/checkpoints/digits.pt", "encoding": encoding.to_meta(), "calib": 0,
                              "seed": args.seed})
     save(art, args.artifact)
     print(art.summary())

@@ -35,17 +35,17 @@ NETWORKS = {
 BETA, RESET = 0.5, "zero"  # the paper's N-MNIST neuron: beta 0.5, hard reset
 
 
-def encoding_for(name: str, steps: int, max_count: int) -> dict:
+def encoding_for(name: str, steps: int, max_count: int) -> datasets.Encoding:
     if name == "event-mnist":
-        return {"dataset": "event-mnist", "code": "events", "steps": steps, "max_count": max_count,
-                "sim": asdict(event_mnist.Params())}
-    return {"dataset": name, "code": "rate", "steps": steps, "seed": 0}
+        return datasets.Encoding("event-mnist", steps, code="events", max_count=max_count,
+                                 sim=asdict(event_mnist.Params()))
+    return datasets.Encoding(name, steps)
 
 
-def test_counts(encoding: dict, limit: int | None = None):
+def test_counts(encoding: datasets.Encoding | dict, limit: int | None = None):
     """The fixed test inputs every evaluation uses: counts [T, N, F] and labels."""
     x, y, encode = datasets.samples(encoding, "test", limit)
-    return encode(x, encoding.get("seed", 0)), y
+    return encode(x, datasets.as_encoding(encoding).seed), y
 
 
 def train(name: str, *, epochs: int, steps: int, seed: int = 0, limit: int | None = None,
@@ -58,7 +58,7 @@ def train(name: str, *, epochs: int, steps: int, seed: int = 0, limit: int | Non
     out = out or CHECKPOINTS / net["file"]
     encoding = encoding_for(name, steps, max_count)
     spec = {"sizes": net["sizes"], "beta": BETA, "threshold": 1.0, "reset": RESET, "bias": False,
-            "encoding": encoding, "seed": seed, "epochs": epochs, "half": True}
+            "encoding": encoding.to_meta(), "seed": seed, "epochs": epochs, "half": True}
     torch.manual_seed(seed)
     model = build_model(spec["sizes"], spec["beta"], spec["threshold"], spec["reset"], spec["bias"])
     x, y, encode = datasets.samples(encoding, "train", limit)

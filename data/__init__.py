@@ -14,9 +14,8 @@ from .encoding import CODES, DATASETS, Encoding
 
 CLASSES = 10  # every dataset here: the ten digits
 
-__all__ = ["CLASSES", "CODES", "DATASETS", "Encoding", "load", "encode", "samples", "calibration_counts", "encoding_for",
-           "spikes_for", "mnist_dir", "read_idx"]
-
+__all__ = ["CLASSES", "CODES", "DATASETS", "Encoding", "as_encoding", "load", "encode", "samples", "calibration_counts",
+           "encoding_for", "spikes_for", "mnist_dir", "read_idx"]
 
 
 def _digits(split: str):
