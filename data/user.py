@@ -75,12 +75,19 @@ class UserData:
         return self.counts[:, :steps]
 
 
+def _array(z, name: str, where: Path) -> np.ndarray:
+    try:
+        return z[name]
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, MemoryError) as e:
+        raise ValueError(f"{where}: {name}: unreadable ({type(e).__name__}: {e})") from None
+
+
 def _member(z, name: str, where: Path, ndim: int | None, required: bool = True):
     if name not in z.files:
         if required:
             raise ValueError(f"{where}: {name}: missing (docs/own-model.md describes the format)")
         return None
-    a = z[name]
+    a = _array(z, name, where)
     if a.dtype.kind not in "iub" or (ndim is not None and a.ndim != ndim):
         raise ValueError(f"{where}: {name}: expected {ndim}-D integer data, got {a.dtype} of shape {a.shape}")
     return a
@@ -113,23 +120,24 @@ def load(path) -> UserData:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError(f"{path}: a single array, not an .npz with labels and counts or events")
-            labels = _member(z, "labels", path, 1)
-            n = len(labels)
-            if "counts" in z.files:
-                counts = _member(z, "counts", path, 3)
-                if not 1 <= counts.shape[1] <= MAX_STEPS or counts.shape[2] < 1 or counts.shape[0] != n:
-                    raise ValueError(f"{path}: counts: expected [N = {n}, T in 1..{MAX_STEPS}, n_in >= 1], "
-                                     f"got shape {counts.shape}")
-            elif "events" in z.files:
-                counts = _counts_from_events(z, path, n)
-            else:
-                raise ValueError(f"{path}: needs counts [N, T, n_in] or events [E, 3] (docs/own-model.md)")
-            test = z["test"] if "test" in z.files else None
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError) as e:
+        z = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, MemoryError) as e:
         raise ValueError(f"{path}: not a readable .npz data file ({type(e).__name__}: {e})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single array, not an .npz with labels and counts or events")
+    with z:
+        labels = _member(z, "labels", path, 1)
+        n = len(labels)
+        if "counts" in z.files:
+            counts = _member(z, "counts", path, 3)
+            if not 1 <= counts.shape[1] <= MAX_STEPS or counts.shape[2] < 1 or counts.shape[0] != n:
+                raise ValueError(f"{path}: counts: expected [N = {n}, T in 1..{MAX_STEPS}, n_in >= 1], "
+                                 f"got shape {counts.shape}")
+        elif "events" in z.files:
+            counts = _counts_from_events(z, path, n)
+        else:
+            raise ValueError(f"{path}: needs counts [N, T, n_in] or events [E, 3] (docs/own-model.md)")
+        test = _array(z, "test", path) if "test" in z.files else None
     if n == 0 or labels.min() < 0:
         raise ValueError(f"{path}: labels: expected at least one sample and classes >= 0")
     if counts.size and (counts.min() < 0 or counts.max() > MAX_INPUT_COUNT):
