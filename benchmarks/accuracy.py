@@ -19,22 +19,21 @@ seeds) and `<out>/<network>.png` (accuracy vs sparsity, a line per method).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
-import json
-import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from console.progress import progress
 
 from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
 from compress.train_reference import CHECKPOINTS, test_counts
 from data import as_encoding, calibration_counts
+from experiments import cluster, store
 from sim.evaluate import accuracy
 
 NETWORKS = {"event-mnist": "event_mnist.pt", "mnist": "mnist.pt", "digits": "digits.pt"}
@@ -77,23 +76,18 @@ def file_hash(path: Path) -> str:
 
 
 def save_results(path: Path, results: dict, net: str) -> dict:
-    """Merge this process's results for `net` into the file under a lock, so that several
+    """Merge this process's results for `net` into the file under the folder's lock, so that several
     benchmark processes (other networks or slices of the grid) can share one results.json."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = os.open(path.parent, os.O_RDONLY)  # lock the folder: no lock file left behind
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        disk = json.loads(path.read_text()) if path.exists() else {"runs": {}, "networks": {}}
+
+    def merge(disk: dict) -> dict:
+        disk = disk or {"runs": {}, "networks": {}}
         if disk["networks"].get(net, {}).get("hash") != results["networks"][net]["hash"]:
             disk["runs"] = {k: v for k, v in disk["runs"].items() if not k.startswith(net + "/")}
         disk["networks"][net] = results["networks"][net]
         disk["runs"].update({k: v for k, v in results["runs"].items() if k.startswith(net + "/")})
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(disk, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        os.close(lock)  # releases the lock
-    return disk
+        return disk
+
+    return store.merge_json(path, merge, sort_keys=True)
 
 
 def compress_points(model, spec: dict, method: str, points: list[tuple[float, int]], calib_counts):
@@ -111,12 +105,33 @@ def compress_points(model, spec: dict, method: str, points: list[tuple[float, in
         yield (sp, b), art
 
 
-def run_grid(args) -> dict:
+def run_group(net: str, todo: list[dict], test_limit: int | None, threads: int, *, stage) -> list[dict]:
+    """Every run of one (network, method, calib, seed): one calibration serves them all. Runs on a
+    Dask worker; returns the results to the process that writes them."""
+    torch.set_num_threads(threads)
+    stage("calibrate")
+    model, spec = load_checkpoint(CHECKPOINTS / NETWORKS[net])
+    counts, y = test_counts(spec["encoding"], test_limit)
+    method, calib, seed = todo[0]["method"], todo[0]["calib"], todo[0]["seed"]
+    # rtn and magnitude ignore the data; the Compressor still wants a calibration for its loss report
+    calib_counts = calibration_counts(spec["encoding"], calib or REPORT_CALIB, seed)
+    done, start = [], time.time()
+    for (sp, b), art in compress_points(model, spec, method, [(r["sparsity"], r["bits"]) for r in todo], calib_counts):
+        run = next(r for r in todo if (r["sparsity"], r["bits"]) == (sp, b))
+        stage(f"s{sp:g} b{b}")
+        done.append({**run, "accuracy": accuracy(art, counts, y, batch=1000),
+                     "achieved_sparsity": 1 - sum(l.nnz for l in art.layers) / sum(l.n_in * l.n_out for l in art.layers),
+                     "seconds": round(time.time() - start, 1)})
+        start = time.time()
+    return done
+
+
+def run_grid(args) -> tuple[dict, dict]:
     out = Path(args.out)
     results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": {}, "networks": {}}
+    results = store.read_json(results_path) if results_path.exists() else {"runs": {}, "networks": {}}
     runs = plan(args.networks, args.methods, args.sparsities, args.bits, args.dense_bits, args.calib, args.seeds)
-    bar = tqdm(total=len(runs), desc="accuracy", unit="run")
+    jobs = []
     for net in args.networks:
         ckpt = CHECKPOINTS / NETWORKS[net]
         model, spec = load_checkpoint(ckpt)
@@ -126,35 +141,36 @@ def run_grid(args) -> dict:
         if old and (old["hash"] != info["hash"] or old["test_limit"] != info["test_limit"]):
             results["runs"] = {k: v for k, v in results["runs"].items() if not k.startswith(net + "/")}
             old = None
-        counts, y = test_counts(spec["encoding"], args.test_limit)
         if old is None:
-            info["float_accuracy"] = float_accuracy(model, counts, y)
+            info["float_accuracy"] = float_accuracy(model, *test_counts(spec["encoding"], args.test_limit))
             results["networks"][net] = info
-            save_results(results_path, results, net)
+            results = save_results(results_path, results, net)
         groups: dict[tuple, list[dict]] = {}
         for run in runs:
-            if run["network"] == net:
+            if run["network"] == net and key(run) not in results["runs"]:
                 groups.setdefault((run["method"], run["calib"], run["seed"]), []).append(run)
-        for (method, calib, seed), group in groups.items():
-            todo = [r for r in group if key(r) not in results["runs"]]
-            bar.update(len(group) - len(todo))
-            if not todo:
-                continue
-            start = time.time()
-            # rtn and magnitude ignore the data; the Compressor still wants a calibration for its loss report
-            calib_counts = calibration_counts(spec["encoding"], calib or REPORT_CALIB, seed)
-            points = [(r["sparsity"], r["bits"]) for r in todo]
-            for (sp, b), art in compress_points(model, spec, method, points, calib_counts):
-                run = next(r for r in todo if (r["sparsity"], r["bits"]) == (sp, b))
-                results["runs"][key(run)] = {**run, "accuracy": accuracy(art, counts, y, batch=1000),
-                                             "achieved_sparsity": 1 - sum(l.nnz for l in art.layers) /
-                                             sum(l.n_in * l.n_out for l in art.layers),
-                                             "seconds": round(time.time() - start, 1)}
-                start = time.time()
-                results = save_results(results_path, results, net)
-                bar.update(1)
-    bar.close()
-    return json.loads(results_path.read_text())  # with what other processes added meanwhile
+        jobs += [cluster.Job(f"{net}/{m}/c{c}/seed{s}", run_group, (net, todo, args.test_limit, args.threads))
+                 for (m, c, s), todo in groups.items()]
+    todo = sum(len(j.args[1]) for j in jobs)
+    bar = progress(total=len(runs), initial=len(runs) - todo, desc="accuracy", unit="run")
+    failed = {}
+
+    def finished(name: str, done: list[dict]) -> None:
+        nonlocal results
+        for r in done:
+            results["runs"][key(r)] = r
+        results = save_results(results_path, results, done[0]["network"])
+        bar.update(len(done))
+
+    def on_error(name: str, e: Exception) -> None:
+        failed[name] = f"{type(e).__name__}: {e}"
+
+    try:
+        cluster.run(jobs, workers=args.workers, scheduler=args.scheduler, on_result=finished, on_error=on_error,
+                    on_stage=lambda name, stage: bar.set_postfix_str(f"{name} {stage}"))
+    finally:
+        bar.close()
+    return store.read_json(results_path), failed  # with what other processes added meanwhile
 
 
 # ------------------------------------------------------------------------------------ report
@@ -251,18 +267,21 @@ def parse_list(kind):
     return lambda text: [kind(v) for v in text.split(",") if v]
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--networks", type=parse_list(str), default=["event-mnist", "mnist", "digits"])
-    p.add_argument("--methods", type=parse_list(str), default=list(METHODS))
-    p.add_argument("--sparsities", type=parse_list(float), default=list(SPARSITIES))
-    p.add_argument("--bits", type=int, default=4)
-    p.add_argument("--dense-bits", type=parse_list(int), default=list(DENSE_BITS))
-    p.add_argument("--calib", type=parse_list(int), default=[1000, 128])
-    p.add_argument("--seeds", type=parse_list(int), default=[0, 1, 2])
-    p.add_argument("--test-limit", type=int, help="evaluate on the first N test samples only")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=cluster.HelpFormatter)
+    p.add_argument("--networks", type=parse_list(str), default="event-mnist,mnist,digits", help="comma-separated")
+    p.add_argument("--methods", type=parse_list(str), default=",".join(METHODS), help="comma-separated")
+    p.add_argument("--sparsities", type=parse_list(float), default=",".join(map(str, SPARSITIES)),
+                   help="comma-separated")
+    p.add_argument("--bits", type=int, default=4, help="weight bits of the pruned points")
+    p.add_argument("--dense-bits", type=parse_list(int), default=",".join(map(str, DENSE_BITS)),
+                   help="comma-separated bit widths of the dense points")
+    p.add_argument("--calib", type=parse_list(int), default="1000,128", help="calibration sizes, comma-separated")
+    p.add_argument("--seeds", type=parse_list(int), default="0,1,2", help="calibration seeds, comma-separated")
+    p.add_argument("--test-limit", type=int, help="evaluate on the first N test samples only; none: all")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    cluster.add_arguments(p, "(network, method, calibration, seed)")
+    p.add_argument("--out", type=Path, help=f"results folder; none: {OUT.relative_to(OUT.parents[1])}")
     p.add_argument("--smoke", action="store_true", help="seconds-long check of the whole path (for CI)")
     p.add_argument("--report", action="store_true", help="only rewrite results.md and the plots from results.json")
     args = p.parse_args(argv)
@@ -272,18 +291,30 @@ def main(argv=None) -> None:
     for m in args.methods:
         if m not in METHODS:
             p.error(f"--methods: unknown {m!r}; choose from {', '.join(METHODS)}")
+    try:
+        cluster.check_workers(args.workers, args.scheduler)
+    except ValueError as e:
+        p.error(str(e))
     if args.smoke:
         args.networks, args.sparsities, args.dense_bits = ["digits"], [0.5, 0.9], [4]
         args.calib, args.seeds, args.test_limit = [64], [0], args.test_limit or 200
+        args.workers = 0 if args.scheduler is None else args.workers  # seconds: no cluster to start
         args.out = args.out or Path(tempfile.mkdtemp(prefix="accuracy-smoke-"))
     args.out = args.out or OUT
     torch.set_num_threads(args.threads)
-    results = json.loads((args.out / "results.json").read_text()) if args.report else run_grid(args)
-    (args.out / "results.md").write_text(markdown(results, args.bits))
+    try:
+        results, failed = (store.read_json(args.out / "results.json"), {}) if args.report else run_grid(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    store.write_text(args.out / "results.md", markdown(results, args.bits))
     written = plots(results, args.out, args.bits)
     print(markdown(results, args.bits))
     print(f"wrote {args.out / 'results.json'}, {args.out / 'results.md'}" + "".join(f", {w}" for w in written))
+    for name, why in failed.items():
+        print(f"error: {name} failed: {why}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from console.progress import progress
 
 import boards
 from compress.pipeline import METHODS
@@ -282,7 +282,7 @@ class Progress:
     """One bar over points, with how many are in each stage now and how many failed."""
 
     def __init__(self, total: int):
-        self.bar = tqdm(total=total, desc="sweep", unit="point")
+        self.bar = progress(total=total, desc="sweep", unit="point")
         self.stage: dict[str, str] = {}
         self.failed: dict[str, str] = {}
 
