@@ -43,6 +43,19 @@ def boot_cycles(n_words: int, clk_hz: float) -> int:
     return 17 * (1 + 5 + HEADER_BYTES + 2 * n_words + CRC_BYTES) + math.ceil(RELEASE_SECONDS * clk_hz) + 4
 
 
+def check(*, n_words: int, digest: int, clk_hz: float, offset: int) -> None:
+    """Raise ValueError unless a FlashLoader can be built with these parameters."""
+    if not 0 < n_words <= MAX_WORDS:
+        raise ValueError(f"n_words: must be 1..{MAX_WORDS}, got {n_words}")
+    if not 0 <= digest <= 0xFFFF_FFFF:
+        raise ValueError(f"digest: must be a u32, got {digest}")
+    image_bytes = HEADER_BYTES + 2 * n_words + CRC_BYTES
+    if not 0 <= offset <= FLASH_BYTES - image_bytes:
+        raise ValueError(f"offset: the {image_bytes}-byte image at {offset:#x} does not fit a 16 MiB flash")
+    if clk_hz <= 0:
+        raise ValueError(f"clk_hz: must be > 0, got {clk_hz}")
+
+
 class FlashLoader(wiring.Component):
     """Reads the image of `n_words` SPRAM words for the model `digest` at byte `offset` of the flash.
 
@@ -53,15 +66,7 @@ class FlashLoader(wiring.Component):
 
     def __new__(cls, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
         # Check before the object exists, so a refused loader is no unused elaboratable.
-        if not 0 < n_words <= MAX_WORDS:
-            raise ValueError(f"n_words: must be 1..{MAX_WORDS}, got {n_words}")
-        if not 0 <= digest <= 0xFFFF_FFFF:
-            raise ValueError(f"digest: must be a u32, got {digest}")
-        image_bytes = HEADER_BYTES + 2 * n_words + CRC_BYTES
-        if not 0 <= offset <= FLASH_BYTES - image_bytes:
-            raise ValueError(f"offset: the {image_bytes}-byte image at {offset:#x} does not fit a 16 MiB flash")
-        if clk_hz <= 0:
-            raise ValueError(f"clk_hz: must be > 0, got {clk_hz}")
+        check(n_words=n_words, digest=digest, clk_hz=clk_hz, offset=offset)
         return super().__new__(cls)
 
     def __init__(self, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
