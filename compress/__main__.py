@@ -28,6 +28,7 @@ from sim.artifact import save
 from .api import compress, load_model
 from .pipeline import METHODS, check_bits
 from .allocate import RULES, check_sparsity
+from .osbc import resolve_device
 from .snntorch_import import CHECKPOINT_DEFAULT, float_layers
 
 
@@ -85,6 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--allocation", choices=RULES, default="lamp", help="per-layer sparsity rule")
     p.add_argument("--damp", type=float, default=0.01, help="Hessian damping, relative to its mean diagonal")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default: cuda when available)")
+    p.add_argument("--threads", type=int, help="CPU threads for the OBS traces (default: torch's, all cores)")
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test samples only")
     p.add_argument("--no-eval", action="store_true", help="skip the integer test accuracy")
     p.add_argument("--out", type=Path, required=True)
@@ -97,6 +100,9 @@ def main(argv=None) -> int:
         if args.test_limit is not None and args.test_limit < 1:
             raise ValueError(f"test-limit: must be >= 1, got {args.test_limit}")
         check_writable(args.out)
+        device = resolve_device(args.device)
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {args.threads}")
         if args.method == "rtn" and args.sparsity > 0:
             raise ValueError("sparsity: the rtn method does not prune; use --sparsity 0 or another method")
         model, spec = load_model(args.model, args.spec, dt=args.nir_dt)
@@ -114,7 +120,8 @@ def main(argv=None) -> int:
                              f"{counts.shape[2]} inputs, the model takes {n_in}")
         t0 = time.perf_counter()
         art, reports = compress(model, counts, method=args.method, sparsity=args.sparsity, bits=args.bits,
-                                allocation=args.allocation, damp=args.damp, seed=args.seed,
+                                allocation=args.allocation, damp=args.damp, seed=args.seed, device=device,
+                                threads=args.threads,
                                 input_max_count=max_count, meta={"source": source_name(args.model), **described})
         elapsed = time.perf_counter() - t0
         save(art, args.out)

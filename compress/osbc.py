@@ -127,8 +127,8 @@ def _row_blocks(n_rows: int, d: int, itemsize: int, budget: int) -> list[np.ndar
 def thread_plan(n_rows: int, d: int, itemsize: int, threads: int, budget: int) -> tuple[int, int, list[np.ndarray]]:
     """(pool size, torch threads per worker, row blocks) for the traces. As many workers as threads,
     but only as many as leave every block MIN_BLOCK_ROWS rows within the memory budget; the other
-    threads go to torch inside each worker, so pool x torch threads never exceeds `threads`
-    (both at full count oversubscribe the cores: 16 x 16 threads ran 4x slower than 2 x 1)."""
+    threads go to torch inside each worker, so pool x torch threads never exceeds `threads` (a
+    full-size pool of one-thread workers with tiny blocks ran 4x slower on 16 cores than on 2)."""
     fit = _rows_that_fit(d, itemsize, budget)
     workers = max(1, min(threads, fit // MIN_BLOCK_ROWS, n_rows // MIN_BLOCK_ROWS))
     per = max(1, min(fit // workers, -(-n_rows // workers)))

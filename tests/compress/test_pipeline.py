@@ -87,9 +87,10 @@ CLI = ["--dataset", "digits", "--calib", "32", "--sparsity", "0.8", "--no-eval"]
 
 
 def test_cli_same_seed_same_artifact(tmp_path, capsys):
+    # the second run computes on the CPU with one thread: neither the device nor the threads change the result
     paths = [tmp_path / f"{i}.npz" for i in range(3)]
-    for path, seed in zip(paths, (0, 0, 1)):
-        assert main(CLI + ["--seed", str(seed), "--out", str(path)]) == 0
+    for path, seed, extra in zip(paths, (0, 0, 1), ([], ["--device", "cpu", "--threads", "1"], [])):
+        assert main(CLI + ["--seed", str(seed), "--out", str(path)] + extra) == 0
     out = capsys.readouterr().out
     assert "loss pruned" in out and "0.8000" in out
     a, b, c = (load(p) for p in paths)
@@ -107,6 +108,9 @@ def test_cli_same_seed_same_artifact(tmp_path, capsys):
     (["--calib", "0"], "calib: need at least one calibration sample"),
     (["--method", "rtn"], "the rtn method does not prune"),
     (["--dataset", "mnist"], "dataset: mnist has 784 inputs, the model takes 64"),
+    (["--threads", "0"], "threads: must be >= 1, got 0"),
+    pytest.param(["--device", "cuda"], "device: cuda is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(CLI + ["--out", str(tmp_path / "x.npz")] + args) == 2
