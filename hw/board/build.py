@@ -26,29 +26,52 @@ from sim.artifact import ArtifactError, load
 from . import fit, report
 from hw.gateware.plan import GeneratorError
 from .toolchain import ToolError, progress_bar, run_steps, steps_for
+from hw.gateware.core import Core
+from hw.gateware.flash import boot_cycles
+from hw.gateware.system import System
+from hw.link.image import FLASH_OFFSET
 from hw.gateware.uart import UARTBridge, uart_divisor
 
 NAME = "snn_top"
+IMAGE_NAME = "model.img"
 DEFAULT_SEED = 1
 
 
 class BoardTop(Elaboratable):
-    """PLL clock + UART bridge on the board's serial pins."""
+    """PLL clock + UART bridge on the board's serial pins; when the core keeps weights in SPRAM, the
+    `System` (hw/gateware/system.py) in the bridge's place, its flash loader on the configuration
+    flash's SPI pins."""
 
-    def __init__(self, board, pll, bridge: UARTBridge):
-        self.board, self.pll, self.bridge = board, pll, bridge
+    def __init__(self, board, pll, top: UARTBridge | System):
+        self.board, self.pll, self.top = board, pll, top
 
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = sync = ClockDomain()
         m.submodules.clock = clock = CoreClock(self.board, self.pll)
-        m.submodules.bridge = self.bridge
+        booted = isinstance(self.top, System)
+        # A bare bridge keeps the name it always had: the same netlist, the same bitstream.
+        m.submodules["system" if booted else "bridge"] = top = self.top
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx = rx = io.Buffer("i", uart.rx)
         m.submodules.tx = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [sync.clk.eq(clock.clk), sync.rst.eq(clock.rst),
-                     self.bridge.rx.eq(rx.i), tx.o.eq(self.bridge.tx)]
+        if booted:
+            self._flash_pins(m, platform)
+        m.d.comb += [sync.clk.eq(clock.clk), sync.rst.eq(clock.rst), top.rx.eq(rx.i), tx.o.eq(top.tx)]
         return m
+
+    def _flash_pins(self, m, platform) -> None:
+        if ("spi_flash_1x", 0) not in platform.resources:
+            raise ValueError(f"--board: {self.board.name} has no single-bit SPI flash for the weight image")
+        flash = platform.request("spi_flash_1x", 0, dir="-")
+        spi = self.top.flash
+        for name, direction, signal in (("cs", "o", spi.cs), ("clk", "o", spi.sck), ("copi", "o", spi.copi),
+                                        ("cipo", "i", spi.cipo), ("wp", "o", None), ("hold", "o", None)):
+            m.submodules[f"flash_{name}"] = buffer = io.Buffer(direction, getattr(flash, name))
+            if direction == "i":
+                m.d.comb += signal.eq(buffer.i)
+            else:  # WP# and HOLD# (active low, inverted by the resource) stay inactive
+                m.d.comb += buffer.o.eq(signal if signal is not None else 0)
 
 
 def workload_of(art, limit: int = 200):
@@ -62,8 +85,9 @@ def workload_of(art, limit: int = 200):
 
 
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = 115200,
-          seed: int = DEFAULT_SEED, progress: bool = True) -> dict:
-    """Fit check, elaborate, synthesise, place, route, pack; write and return the report."""
+          seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET) -> dict:
+    """Fit check, elaborate, synthesise, place, route, pack; write and return the report (and the
+    flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM)."""
     started = time.monotonic()
     estimate = fit.check(art, board)  # raises fit.FitError before any tool runs
     if estimate.ebr[1] > board.budget["ebr"]:
@@ -72,13 +96,17 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     pll = plan_clock(board, clock_hz or board.target_hz)
     core_hz = pll.out_hz if pll else board.clock_hz
     uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
-    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud)
+    # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
+    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names))
+    system = System(bridge, offset=image_offset) if bridge.image_words else None
     out.mkdir(parents=True, exist_ok=True)
+    if system:
+        (out / IMAGE_NAME).write_bytes(system.image)
     steps = steps_for(board.family.name, NAME, list(board.pnr_args), seed)
     with progress_bar(1 + len(steps), progress) as bar:
         bar.set_description("elaboration")
         # No source locations in the netlist: the bitstream must not depend on where the repo lives.
-        plan = board.platform().prepare(BoardTop(board, pll, bridge), name=NAME, emit_src=False,
+        plan = board.platform().prepare(BoardTop(board, pll, system or bridge), name=NAME, emit_src=False,
                                         script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
         plan.extract(out)
         bar.update()
@@ -101,9 +129,28 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
                           "total": round(time.monotonic() - started, 1)},
         "tools": ran.tools,
     })
+    if system:
+        if image_offset < bitstream.stat().st_size:
+            raise ValueError(f"--image-offset: {image_offset:#x} is inside the {bitstream.stat().st_size}-byte bitstream")
+        words = system.loader.n_words
+        result["image"] = {"path": str(out / IMAGE_NAME), "bytes": len(system.image), "words": words,
+                           "offset": image_offset, "sha256": hashlib.sha256(system.image).hexdigest(),
+                           "boot_cycles": boot_cycles(words, core_hz),
+                           "boot_ms": round(boot_cycles(words, core_hz) / core_hz * 1e3, 2)}
     (out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.txt").write_text(report.table(result) + "\n")
     return result
+
+
+def program_commands(result: dict) -> str:
+    """How to put the bitstream and the weight image on the board's flash (iceprog, as for the
+    iCEBreaker; iceprog reads `-o` with a k/M suffix)."""
+    image = result["image"]
+    offset = image["offset"]
+    at = f"{offset >> 20}M" if offset % (1 << 20) == 0 else f"{offset >> 10}k" if offset % 1024 == 0 else f"{offset:#x}"
+    return (f"wrote {image['path']} ({image['bytes']} bytes, {image['words']} SPRAM words; boot from flash "
+            f"{image['boot_ms']:g} ms)\nprogram the bitstream, then the weight image:\n"
+            f"  iceprog {result['bitstream']['path']}\n  iceprog -o {at} {image['path']}")
 
 
 def main(argv=None) -> int:
@@ -114,6 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clock-mhz", type=float, help="core clock made by the PLL (default: the board's target)")
     ap.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="nextpnr placement seed")
+    ap.add_argument("--image-offset", type=lambda text: int(text, 0), default=FLASH_OFFSET,
+                    help=f"byte offset of the weight image on the flash (default {FLASH_OFFSET:#x} = 1 MiB)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even when fmax < clock")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -126,12 +175,14 @@ def main(argv=None) -> int:
         art = load(args.artifact)
         result = build(art, board, args.out / board.name, artifact_path=str(args.artifact or "bundled"),
                        clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None, baud=args.baud,
-                       seed=args.seed, progress=not args.no_progress)
+                       seed=args.seed, progress=not args.no_progress, image_offset=args.image_offset)
     except (ValueError, OSError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.table(result))
     print(f"\nwrote {result['bitstream']['path']} and {args.out / board.name / 'report.json'}")
+    if "image" in result:
+        print(program_commands(result))
     if not result["timing"]["met"] and not args.allow_timing_fail:
         print(f"error: timing not met: fmax {result['timing']['fmax_mhz']:.2f} MHz < "
               f"{result['timing']['target_mhz']:.2f} MHz; lower --clock-mhz", file=sys.stderr)

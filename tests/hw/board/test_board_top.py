@@ -1,0 +1,50 @@
+"""The board top with and without a weight image (no tools run: only Amaranth's build plan)."""
+import pytest
+
+import boards
+from boards.clocks import plan as plan_clock
+from hw.board.build import BoardTop, program_commands
+from hw.gateware.core import Core
+from hw.gateware.system import System
+from hw.gateware.uart import UARTBridge
+from hw.link import image
+from hw.link import protocol as P
+from sim.artifact import load
+
+# The iCEBreaker's configuration flash, from its schematic: CS# 16, SCK 15, MOSI 14, MISO 17, WP# 12, HOLD# 13.
+FLASH_PINS = {"cs": 16, "clk": 15, "copi": 14, "cipo": 17, "wp": 12, "hold": 13}
+
+
+def build_files(spram) -> dict:
+    art = load()
+    board = boards.get("icebreaker")
+    pll = plan_clock(board, board.target_hz)
+    bridge = UARTBridge(art, clk_hz=pll.out_hz, core=Core(art, spram=spram))
+    top = System(bridge) if spram else bridge
+    files = board.platform().prepare(BoardTop(board, pll, top), name="snn_top", emit_src=False).files
+    return {"pcf": files["snn_top.pcf"], "il": files["snn_top.il"], "system": top}
+
+
+def test_model_without_spram_has_no_flash_pins_and_no_system():
+    built = build_files(())
+    assert "spi_flash" not in built["pcf"]
+    assert "snn_top.bridge" in built["il"] and "snn_top.system" not in built["il"]  # the hierarchy of old builds
+    with pytest.raises(ValueError, match="no image to boot from"):
+        System(built["system"])
+
+
+def test_model_with_spram_drives_the_configuration_flash_and_carries_its_image():
+    built = build_files("all")
+    for name, pin in FLASH_PINS.items():
+        assert f"set_io spi_flash_1x_0__{name}__io {pin}\n" in built["pcf"]
+    system = built["system"]
+    words, digest = image.unpack(system.image)
+    assert digest == P.model_digest(load()) and len(words) == system.bridge.image_words == system.loader.n_words
+
+
+@pytest.mark.parametrize("offset, arg", [(1 << 20, "1M"), (3 << 20, "3M"), (0x50000, "320k"), (0x50001, "0x50001")])
+def test_program_commands_name_the_offset_as_iceprog_reads_it(offset, arg):
+    result = {"bitstream": {"path": "b/snn_top.bin"},
+              "image": {"path": "b/model.img", "bytes": 36, "words": 8, "offset": offset, "boot_ms": 0.01}}
+    lines = program_commands(result).splitlines()
+    assert lines[-2:] == ["  iceprog b/snn_top.bin", f"  iceprog -o {arg} b/model.img"]
