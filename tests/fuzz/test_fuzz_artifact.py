@@ -4,7 +4,7 @@ Mutations start from a small valid artifact: members replaced by arrays of every
 (declared sizes up to 10^12 entries), bytes of the file flipped or cut, and networks built
 directly at the edges of the format's ranges (β = 1, thresholds and biases near ±2^31, the most
 steps and events). Whatever loads is run through sim.reference at its worst-case input, where a
-wrong membrane bound would raise BoundError.
+wrong membrane bound would raise BoundError, and the networks through the hardware plan.
 """
 import io
 import time
@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from hw.gateware.plan import GeneratorError, plan
 from sim import artifact as A
 from sim import reference
 from sim.testing import random_artifact
@@ -162,5 +163,9 @@ def test_networks_at_the_edges_of_the_ranges(n):
         except A.ArtifactError:
             return
         worst_case_holds(art)
+        try:  # the generator refuses what it cannot build with its own one-line error, never overflows
+            plan(art)
+        except GeneratorError:
+            pass
 
     run()

@@ -1,5 +1,7 @@
 """Fuzzed command lines: every run exits 0, or 2 with one `error: ...` line (argparse's usage
-errors included), never a traceback; what a successful `sim eval` prints matches sim/."""
+errors included), never a traceback; what a successful `sim eval` prints matches sim/. The
+compress, hw.verify and hw.build cases carry exactly one invalid option each, so that every one
+is refused before the long work (compression, simulation, synthesis) starts."""
 import contextlib
 import io
 import math
@@ -9,6 +11,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import compress.__main__ as compress_cli
+import hw.board.build as build_cli
+import hw.rtlsim.verify as verify_cli
 import sim.__main__ as sim_cli
 from data import spikes_for
 from sim import artifact as A
@@ -44,13 +48,20 @@ numbers = st.one_of(st.integers(-3, 30), st.sampled_from([10 ** 9, 2 ** 63, -(2 
 text = st.one_of(numbers.map(str), st.sampled_from(["nan", "inf", "-inf", "", "1e9", "0x10", "abc", ","]))
 
 
+def one_bad_option(bad: dict, base: dict):
+    """argv with every option of `base` and exactly one of `bad` at one of its invalid values."""
+    return st.sampled_from(sorted(bad)).flatmap(
+        lambda option: st.sampled_from(bad[option]).map(
+            lambda value: [x for k, v in {**base, option: value}.items() for x in ((k,) if v is None else (k, v))]))
+
+
 @pytest.mark.parametrize("n", SIZES)
 def test_sim_eval(n):
     art = A.load()
 
     @cases(n)
     @given(limit=st.one_of(st.none(), text), steps=st.one_of(st.none(), text), seed=st.one_of(st.none(), text),
-           dataset=st.sampled_from([None, "digits", "mnist", "bogus"]))
+           dataset=st.sampled_from([None, "digits", "bogus"]))
     def check(limit, steps, seed, dataset):
         argv = ["eval"]
         for flag, value in (("--limit", limit), ("--steps", steps), ("--seed", seed), ("--dataset", dataset)):
@@ -80,15 +91,45 @@ def test_compress_argument_checks(tmp_path, n):
            "--out": [str(tmp_path), "/proc/no/such/place.npz"]}
 
     @cases(n)
-    @given(option=st.sampled_from(sorted(bad)), data=st.data())
-    def check(option, data):
-        value = data.draw(st.sampled_from(bad[option]))
-        args = {"--dataset": "digits", "--out": str(tmp_path / "o.npz"), "--calib": "8", "--no-eval": None,
-                option: value}
-        argv = [x for k, v in args.items() for x in ((k,) if v is None else (k, v))]
+    @given(argv=one_bad_option(bad, {"--dataset": "digits", "--out": str(tmp_path / "o.npz"), "--calib": "8",
+                                     "--no-eval": None}))
+    def check(argv):
         code, _, err = run(compress_cli.main, argv)
         assert code == 2, (argv, err)
         check_refusal(code, err)
         assert not (tmp_path / "o.npz").exists()
+
+    check()
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_verify_argument_checks(tmp_path, n):
+    """Refused before any simulator starts: the run fails if a case reaches the RTL."""
+    bad = {"--samples": ["0", "-1", "x"], "--chunk": ["0", "-3"], "--stall": ["1", "-0.1", "nan"],
+           "--steps": ["0", "-1", str(10 ** 9), "26"], "--seed": ["-1", "x"], "--dataset": ["bogus"],
+           "--simulator": ["spice"], "--storage": ["coo"], "--data": [str(tmp_path / "none.npz")]}
+
+    @cases(n)
+    @given(argv=one_bad_option(bad, {"--samples": "1", "--simulator": "icarus"}))
+    def check(argv):
+        code, _, err = run(verify_cli.main, argv)
+        assert code == 2, (argv, err)
+        check_refusal(code, err)
+
+    check()
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_build_argument_checks(tmp_path, n):
+    """Refused before elaboration or any tool runs."""
+    bad = {"--clock-mhz": ["0", "-12", "nan", "inf", "1e6"], "--baud": ["0", "-9600", "1000000000"],
+           "--board": ["nope"], "--artifact": [str(tmp_path / "none.npz"), str(tmp_path)]}
+
+    @cases(n)
+    @given(argv=one_bad_option(bad, {"--out": str(tmp_path / "build"), "--no-progress": None}))
+    def check(argv):
+        code, _, err = run(build_cli.main, argv)
+        assert code == 2, (argv, err)
+        check_refusal(code, err)
 
     check()
