@@ -7,10 +7,10 @@ expects (magic, version, model digest, length: all known at build time), the pay
 two bytes per word as it arrives, and the CRC-32 over header and payload must match the trailer.
 `status` says LOADING until the verdict; the core runs only on OK (the bridge holds it otherwise), so
 a wrong image may have been written into SPRAM but never computes. `hw.link.image.unpack` is the
-software model of the same checks (tests/hw/link/test_flash.py holds them against each other).
+software model of the same checks (tests/hw/gateware/test_flash.py holds them against each other).
 
-SPI mode 0 at the core clock / 2: the flash samples COPI on the rising SCK edge and shifts CIPO out
-after the falling one, so CIPO is sampled at the falling edge, half a clock period after it settled.
+SPI mode 0 at the core clock / 2: the flash samples COPI on the rising SCK edge and changes CIPO after
+the falling one; the loader samples CIPO at the next falling edge, a whole SCK period later.
 """
 from __future__ import annotations
 
