@@ -163,6 +163,8 @@ def spikes_for(art, dataset: str | None = None, split: str = "test", steps: int 
         from . import user
 
         return user.spikes_for(art, data, split, steps, limit)
-    enc = encoding_for(art.encoding, dataset, steps, seed, art.input_max_count)
+    # An artifact that names no encoding (made through compress.api) still knows its steps.
+    enc = encoding_for(art.encoding, dataset, art.steps if steps is None and art.encoding is None else steps, seed,
+                       art.input_max_count)
     x, y, encode_batch = samples(enc, split, limit)
     return encode_batch(x, enc.seed), y

@@ -20,7 +20,7 @@ from compress.train import fit, float_accuracy
 from hw.rtlsim import verify
 from sim import reference
 from sim.__main__ import main as sim_main
-from sim.artifact import load
+from sim.artifact import load, save
 
 STEPS = 10
 
@@ -234,3 +234,24 @@ def test_state_dict_refusals_name_the_field(tmp_path, capsys, state, spec, messa
     assert compress_main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_api_artifact_evaluates_with_its_own_steps(tmp_path, capsys):
+    # An artifact made through the API names no encoding: sim eval takes the steps from it.
+    model = build_model([64, 16, 10], beta=0.5)
+    counts = datasets.encode(datasets.load("digits", "train")[0][:32], "rate", 7, 0)
+    art, _ = compress(model, counts, method="magnitude", sparsity=0.5, progress=False)
+    save(art, tmp_path / "a.npz")
+    assert sim_main(["eval", str(tmp_path / "a.npz"), "--dataset", "digits", "--limit", "20"]) == 0
+    assert capsys.readouterr().out.startswith("digits: integer accuracy")
+
+
+def test_exported_nir_reads_back_as_the_same_neurons(rng, tmp_path):
+    from sim.nir_export import to_nir
+    from sim.testing import random_artifact
+
+    art = random_artifact(rng, [6, 5, 3], reset="zero", betas=(0.5, 0.875))
+    nir.write(tmp_path / "a.nir", to_nir(art)[0])
+    for fl, layer in zip(float_layers(from_nir(tmp_path / "a.nir")), art.layers, strict=True):
+        assert np.allclose(fl.weight * (layer.theta + 0.5)[:, None], layer.dense(), atol=1e-5)
+        assert np.allclose(fl.beta, layer.leak_b / 256) and np.all(fl.threshold == 1) and fl.reset == "zero"
