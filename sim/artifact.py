@@ -54,6 +54,18 @@ def signed_bits(lo: int, hi: int) -> int:
     return max(int(hi).bit_length(), int(-lo - 1).bit_length() if lo < 0 else 0) + 1
 
 
+def unsigned_bits(n: int) -> int:
+    """Unsigned bits to hold 0..n (at least 1): every address, index and pointer width."""
+    return max(1, int(n).bit_length())
+
+
+def check_w_bits(bits, name: str = "bits") -> int:
+    """The weight widths the format (and so the hardware) supports: an integer in 2..8."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 8:
+        raise ValueError(f"{name}: must be an integer in 2..8, got {bits}")
+    return int(bits)
+
+
 def leak(v: np.ndarray | int, b, f: int):
     """L(V) = floor(b·V / 2^F): the arithmetic right shift floors for negative V too."""
     return (b * v) >> f
@@ -142,8 +154,8 @@ class Layer:
         return neg * self.max_count + self.bias, pos * self.max_count + self.bias
 
     def memory(self) -> MemoryAccount:
-        idx_bits = max(1, (self.n_out - 1).bit_length())
-        ptr_bits = max(1, self.nnz.bit_length())
+        idx_bits = unsigned_bits(self.n_out - 1)
+        ptr_bits = unsigned_bits(self.nnz)
         value_bits = self.nnz * self.w_bits
         csr = self.nnz * idx_bits + value_bits + (self.n_in + 1) * ptr_bits
         total = self.n_in * self.n_out

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sim.artifact import Artifact, Layer, leak, signed_bits
+from sim.artifact import Artifact, Layer, leak, signed_bits, unsigned_bits as bits
 
 # Limits of this generator (not of the format): they keep every counter and word to sane widths.
 MAX_NEURONS = 1 << 16  # per layer, inputs and outputs: 16-bit addresses
@@ -26,11 +26,6 @@ SPRAM_KINDS = ("synapses", "rows")  # the memories SPRAM may hold
 
 class GeneratorError(ValueError):
     """An artifact this generator cannot build; the message names the layer and the field."""
-
-
-def bits(n: int) -> int:
-    """Unsigned bits to hold 0..n (at least 1)."""
-    return max(1, int(n).bit_length())
 
 
 def signed_width(values) -> int:

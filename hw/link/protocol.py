@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.artifact import RESETS
+from sim.artifact import RESETS, unsigned_bits
 
 from .image import LoadStatus
 
@@ -61,7 +61,8 @@ class ProtocolError(RuntimeError):
 
 
 def addr_bits(n_in: int) -> int:
-    return max(1, (n_in - 1).bit_length())
+    """Bits of an input address 0..n_in - 1."""
+    return unsigned_bits(n_in - 1)
 
 
 def cont_bytes(n_in: int) -> int:
