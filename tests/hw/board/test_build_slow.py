@@ -17,7 +17,7 @@ def test_default_bitstream_builds_and_is_deterministic(tmp_path):
     res, est = report["resources"], report["estimate"]
     assert est["ebr"]["low"] <= res["ebr"]["used"] <= est["ebr"]["high"] <= 38
     assert est["lut"]["low"] <= res["lut"]["used"] <= est["lut"]["high"]
-    assert res["spram"]["used"] == 0  # no run-time loader: weights stay in pre-loaded EBR
+    assert res["spram"]["used"] == 0  # the bundled model fits block RAM: no SPRAM, no image
     # Every memory yosys saw is one the estimate knew about, and the EBR blocks add up.
     known = {m.name for m in fit.memories(load())}
     placed = report["memories"]

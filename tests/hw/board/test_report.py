@@ -1,6 +1,6 @@
-"""Report parsing on real tool output recorded from builds (tests/hw/board/data/: nextpnr --report,
-yosys stat -json and the memory_libmap lines of the yosys log of the bundled model on iCEBreaker,
-and an ECP5 build)."""
+"""Report parsing on real tool output recorded from builds (tests/hw/board/data/, written by
+tests/hw/board/record.py: nextpnr --report, yosys stat -json, the memory_libmap lines of the yosys
+log and the netlist's memory cells of the bundled model on iCEBreaker, and an ECP5 build)."""
 import json
 from pathlib import Path
 
@@ -22,12 +22,12 @@ def read(name):
 def test_ice40_resources_and_timing():
     pnr = json.loads(read("icebreaker.nextpnr.json"))
     res = report.resources(pnr, boards.get("icebreaker").family)
-    assert res["lut"] == {"used": 1677, "available": 5280, "cell": "ICESTORM_LC"}
-    assert res["ebr"]["used"] == 29 and res["ebr"]["available"] == 30
+    assert res["lut"] == {"used": 1256, "available": 5280, "cell": "ICESTORM_LC"}
+    assert res["ebr"]["used"] == 14 and res["ebr"]["available"] == 30
     assert res["spram"]["used"] == 0 and res["dsp"]["used"] == 0 and res["io"]["used"] == 3
     t = report.timing(pnr, 24e6)
-    assert t["met"] and t["fmax_mhz"] == pytest.approx(31.01) and t["target_mhz"] == 24.0
-    assert not report.timing(pnr, 32e6)["met"]
+    assert t["met"] and t["fmax_mhz"] == pytest.approx(34.18) and t["target_mhz"] == 24.0
+    assert not report.timing(pnr, 35e6)["met"]
 
 
 def test_ecp5_cells_map_to_the_same_names():
@@ -43,18 +43,33 @@ def test_timing_without_clocks_is_an_error():
         report.timing({"fmax": {}, "utilization": {}}, 24e6)
 
 
+def netlist_of(name):
+    return {"modules": {"snn_top": {"cells": {cell: {"type": kind}
+                                              for cell, kind in json.loads(read(f"{name}.cells.json")).items()}}}}
+
+
 def test_memory_placement_from_log_and_netlist():
-    log = read("icebreaker.libmap.log")
-    netlist = {"modules": {"snn_top": {"cells": {
-        **{f"bridge.core.layer0.synapses.0.{i}": {"type": "SB_RAM40_4K"} for i in range(21)},
-        "bridge.fifo.storage.0.0": {"type": "SB_RAM40_4K"},
-        "bridge.core.layer0.synapses_SB_LUT4_O": {"type": "SB_LUT4"}}}}}
-    placed = report.memory_placement(log, netlist)
-    assert len(placed) == 11
-    assert placed["snn_top.bridge.core.layer0.synapses"] == {"to": "block RAM", "cell": "$__ICE40_RAM4K_", "blocks": 21}
+    placed = report.memory_placement(read("icebreaker.libmap.log"), netlist_of("icebreaker"))
+    assert len(placed) == 7
+    assert placed["snn_top.bridge.core.layer0.synapses"] == {"to": "block RAM", "cell": "$__ICE40_RAM4K_", "blocks": 8}
     assert placed["snn_top.bridge.fifo.storage"]["blocks"] == 1
-    assert placed["snn_top.bridge.core.layer0.rows"]["to"] == "logic"
-    assert sum(p["to"] == "logic" for p in placed.values()) == 5
+    assert placed["snn_top.bridge.core.layer1.params"] == {"to": "logic", "blocks": 0}
+    used = report.resources(json.loads(read("icebreaker.nextpnr.json")), boards.get("icebreaker").family)["ebr"]["used"]
+    assert sum(p["blocks"] for p in placed.values()) == used
+
+
+def test_spram_placement_from_the_netlist():
+    """SB_SPRAM256KA cells are instantiated, not inferred: counted per memory from their names."""
+    netlist = {"modules": {"snn_top": {"cells": {
+        "system.bridge.core.layer0.synapses.block0": {"type": "SB_SPRAM256KA"},
+        "system.bridge.core.layer0.synapses.block1": {"type": "SB_SPRAM256KA"},
+        "system.bridge.core.layer0.rows.block2": {"type": "SB_SPRAM256KA"},
+        "system.bridge.fifo.storage.0.0": {"type": "SB_RAM40_4K"}}}}}
+    placed = report.memory_placement("mapping memory snn_top.system.bridge.fifo.storage via $__ICE40_RAM4K_\n",
+                                     netlist)
+    assert placed["snn_top.system.bridge.core.layer0.synapses"] == {"to": "SPRAM", "cell": "SB_SPRAM256KA", "blocks": 2}
+    assert placed["snn_top.system.bridge.core.layer0.rows"]["blocks"] == 1
+    assert placed["snn_top.system.bridge.fifo.storage"]["blocks"] == 1
 
 
 def test_model_memory_totals_match_the_artifact():
@@ -81,5 +96,5 @@ def test_throughput_and_table():
                         synth_log=read("icebreaker.libmap.log"), netlist=None, target_hz=24e6, baud=115200,
                         counts=counts, workload="silence")
     text = report.table(r)
-    assert "lut           1677    5280" in text and "fmax 31.01 MHz vs core clock 24.00 MHz: met" in text
-    assert r["cells"]["SB_RAM40_4K"] == 29
+    assert "lut           1256    5280" in text and "fmax 34.18 MHz vs core clock 24.00 MHz: met" in text
+    assert r["cells"]["SB_RAM40_4K"] == 14
