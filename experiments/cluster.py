@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -74,7 +75,8 @@ def _terminate_as_interrupt(signum, frame):
 def run(jobs: list[Job], *, workers: int, scheduler: str | None, on_result: Callable, on_error: Callable,
         on_stage: Callable = lambda name, stage: None) -> None:
     """Call on_result(name, result) or on_error(name, exception) for every job as it finishes."""
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
         if scheduler is None and workers == 0:
             for job in jobs:
@@ -87,7 +89,8 @@ def run(jobs: list[Job], *, workers: int, scheduler: str | None, on_result: Call
             return
         _run_dask(jobs, workers, scheduler, on_result, on_error, on_stage)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _run_dask(jobs, workers, scheduler, on_result, on_error, on_stage) -> None:

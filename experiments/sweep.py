@@ -545,6 +545,10 @@ def main(argv=None) -> int:
     except (ValueError, ArtifactError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the workers are stopped, finished points are on disk
+        print(f"interrupted: finished points are saved in {args.out / 'points'}; run again to resume",
+              file=sys.stderr)
+        return 130
     print(format_table(table))
     for board in settings.boards:
         print("\n" + describe_pick(board, pick["best"].get(board), pick))

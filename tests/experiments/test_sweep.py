@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -203,3 +204,62 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "Z"
+
+
+# ------------------------------------------------------------------------ real clusters (slow)
+
+def slow_fake_point(settings, p, done, artifact, *, stage):
+    time.sleep(2)  # long enough for a worker to be killed in the middle of a point
+    return fake_point(settings, p, done, artifact, stage=stage)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_point_and_duplicates_none(tmp_path, fake, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests
+    monkeypatch.setattr(sweep, "compute_point", slow_fake_point)
+    saved = []
+    save = sweep.Sweep.save
+    monkeypatch.setattr(sweep.Sweep, "save", lambda self, p, outcome: (saved.append(p.key), save(self, p, outcome))[1])
+    args = ["--sparsity", "0.5,0.8,0.9,0.95", "--bits", "4,2", "--method", "osbc", "--no-build", "--rtl-samples", "0"]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        victim = next(iter(client.run(os.getpid).values()))
+        threading.Timer(3.0, os.kill, (victim, 9)).start()  # a point is running on it by then
+        assert sweep.main(args + ["--scheduler", c.scheduler_address, "--out", str(tmp_path)]) == 0
+        assert not Path(f"/proc/{victim}").exists() or "Z" in _state(victim)
+    keys = [p.key for p in sweep.grid(["osbc"], [0.5, 0.8, 0.9, 0.95], [4, 2])]
+    assert sorted(saved) == sorted(keys)  # each point written once
+    assert len(list(csv.DictReader(open(tmp_path / "results.csv")))) == len(keys)
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_scheduler_and_two_dask_workers_matches_the_serial_run(tmp_path):
+    pytest.importorskip("distributed")
+    args = ["--sparsity", "0.9", "--bits", "4", "--method", "osbc", "--no-build", "--rtl-samples", "0", "--calib", "32"]
+    assert sweep.main(args + ["--workers", "0", "--out", str(tmp_path / "serial")]) == 0
+    info = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--scheduler-file", str(info),
+                               "--port", "0", "--no-dashboard"], stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        procs += [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(info),
+                                    "--nthreads", "1", "--no-dashboard"], stderr=subprocess.DEVNULL) for _ in range(2)]
+        address = json.loads(info.read_text())["address"]
+        assert sweep.main(args + ["--scheduler", address, "--out", str(tmp_path / "dask")]) == 0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+    for name in ("results.csv", "points/osbc-s0.9-b4.json", "points/rtn-s0-b8.json"):
+        serial, dask_ = ((tmp_path / d / name).read_text() for d in ("serial", "dask"))
+        strip = lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k not in ("seconds", "artifact")}) \
+            if name.endswith(".json") else text
+        assert strip(serial) == strip(dask_)
+    serial, dask_ = (np.load(tmp_path / d / "artifacts/osbc-s0.9-b4.npz") for d in ("serial", "dask"))
+    assert sorted(serial) == sorted(dask_) and all(np.array_equal(serial[k], dask_[k]) for k in serial)
