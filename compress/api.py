@@ -47,6 +47,8 @@ def load_model(path, spec=None, *, dt: float | None = None) -> tuple[nn.Sequenti
     with open(path, "rb") as fh:
         is_nir = fh.read(8) == NIR_MAGIC
     if not is_nir:
+        if path.suffix.lower() == ".nir":
+            raise ValueError(f"{path}: not a NIR file (NIR graphs are HDF5 files; this one lacks the signature)")
         if dt is not None:
             raise ValueError("dt: only a NIR model has a time step")
         return load_checkpoint(path, spec)

@@ -255,3 +255,13 @@ def test_exported_nir_reads_back_as_the_same_neurons(rng, tmp_path):
     for fl, layer in zip(float_layers(from_nir(tmp_path / "a.nir")), art.layers, strict=True):
         assert np.allclose(fl.weight * (layer.theta + 0.5)[:, None], layer.dense(), atol=1e-5)
         assert np.allclose(fl.beta, layer.leak_b / 256) and np.all(fl.threshold == 1) and fl.reset == "zero"
+
+
+def test_thresholds_beyond_the_membrane_are_refused_not_wrapped():
+    # The last guard before the artifact: a scale so small that theta / scale leaves int32.
+    from compress.snntorch_import import FloatLayer, integer_layer
+
+    fl = FloatLayer(weight=np.ones((2, 3)), bias=None, beta=np.full(2, 0.5), threshold=np.ones(2), reset="zero")
+    assert integer_layer(fl, np.ones((2, 3)), np.array([0.5, 0.25]), 4).theta.tolist() == [2, 4]
+    with pytest.raises(UnsupportedModel, match="neuron 1: threshold / weight scale = 1e"):
+        integer_layer(fl, np.ones((2, 3)), np.array([0.5, 1e-26]), 4)
