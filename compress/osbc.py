@@ -392,16 +392,17 @@ def best_per_row(weight: np.ndarray, cands: np.ndarray, scales: np.ndarray, hess
 
 
 def quantise(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray, scales: np.ndarray,
-             qmax: int, *, device: str | torch.device = "cpu", min_shared: int = SHARED_MIN_ROWS,
-             desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+             qmax: int, *, ref: np.ndarray | None = None, device: str | torch.device = "cpu",
+             min_shared: int = SHARED_MIN_ROWS, desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """GPTQ of every row on each of the candidate scales [K, R] (e.g. max_scales and row_scales),
-    all in one `gptq` call, each row keeping the candidate with the least loss on H:
+    all in one `gptq` call, each row keeping the candidate with the least loss on H against `ref`
+    (default `weight`; the unpruned weights judge pruning and rounding errors together):
     (integers [R, d], scale [R])."""
     scales = np.atleast_2d(np.asarray(scales, np.float64))
     k = len(scales)
     q = gptq(np.tile(weight, (k, 1)), hess, np.tile(group, k), np.tile(keep, (k, 1)), scales.ravel(), qmax,
              device=device, min_shared=min_shared, desc=desc)
-    return best_per_row(weight, q.reshape(k, *np.shape(weight)), scales, hess, group)
+    return best_per_row(weight if ref is None else ref, q.reshape(k, *np.shape(weight)), scales, hess, group)
 
 
 def row_losses(w_ref: np.ndarray, w_new: np.ndarray, hess: np.ndarray, group: np.ndarray) -> np.ndarray:

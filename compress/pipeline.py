@@ -108,11 +108,12 @@ class Compressor:
             fallback = osbc.max_scales(self.dense[k], bits)  # rows left empty keep a sensible threshold
             searched, qmax = osbc.row_scales(w, bits, fallback, hdiag)
             scales = np.stack([osbc.max_scales(w, bits, fallback), searched])
+            # each row is judged against the unpruned weights: pruning and rounding errors add up there
             if self.hess is None:
                 cands = np.stack([osbc.rtn(w, s, qmax) * keep for s in scales])
-                out.append(osbc.best_per_row(w, cands, scales, h.hess, h.group))
+                out.append(osbc.best_per_row(self.start[k], cands, scales, h.hess, h.group))
             else:
-                out.append(osbc.quantise(w, h.hess, h.group, keep, scales, qmax, device=self.device))
+                out.append(osbc.quantise(w, h.hess, h.group, keep, scales, qmax, ref=self.start[k], device=self.device))
         return out
 
     def relative_loss(self, k: int, weight: np.ndarray) -> float:

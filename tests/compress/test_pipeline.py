@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from compress import allocate
+from compress import allocate, osbc
 from compress.__main__ import main
 from compress.calibrate import calibrate
 from compress.pipeline import Compressor
@@ -140,3 +140,21 @@ def test_digits_osbc_beats_magnitude_on_the_integer_model():
         art, _ = Compressor(float_layers(model), calib, method, progress=False).compress(0.9, 4, steps=enc["steps"])
         acc[method] = float(np.mean(reference.run(art, test).classes == y))
     assert acc["osbc"] > acc["magnitude"] + 0.2 and acc["osbc"] > 0.85, acc
+
+
+def test_rounding_methods_never_lose_to_the_max_rule(small):
+    # rtn and magnitude pick each row's scale on the membrane Hessian, the one their loss is measured on;
+    # the max rule max|w| / (2^(b-1) - 1) is the old symmetric grid's, which clips nothing
+    _, layers, calib = small
+    for method, sparsity in (("rtn", 0.0), ("magnitude", 0.6)):
+        comp = Compressor(layers, calib, method, progress=False)
+        keeps = comp.masks(sparsity)
+        weights = comp.weights(keeps)
+        for bits in (2, 3, 4):
+            new = old = 0.0
+            for k, ((q, scale), w) in enumerate(zip(comp.quantise(weights, keeps, bits), weights)):
+                max_rule = osbc.max_scales(w, bits)
+                new += comp.relative_loss(k, q * scale[:, None])
+                old += comp.relative_loss(k, osbc.rtn(w, max_rule, osbc.grid_max(bits)) * max_rule[:, None])
+            assert new <= old * (1 + 1e-12), (method, bits)
+            assert bits > 2 or new < 0.9 * old, (method, new, old)  # at 2 bits clipping pays clearly
