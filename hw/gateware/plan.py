@@ -233,7 +233,7 @@ def spram_image(plans: list[LayerPlan]) -> np.ndarray:
     placed = [m for m in memories(plans) if m.spram is not None]
     if not placed:
         return np.zeros(0, np.uint16)
-    image = np.zeros(sum(m.spram_blocks for m in placed) * SPRAM_DEPTH, np.uint16)
+    image = np.zeros(max(m.spram + m.spram_blocks for m in placed) * SPRAM_DEPTH, np.uint16)
     end = 0
     for m in placed:
         words = np.asarray(m.init, np.uint64)

@@ -8,7 +8,7 @@ selected, writes only through `load`.
 """
 from __future__ import annotations
 
-from amaranth import Cat, ClockSignal, Module, Mux, Signal
+from amaranth import Array, Cat, ClockSignal, Module, Mux, Signal
 from amaranth.hdl import Instance
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -50,15 +50,9 @@ class SpramMemory(wiring.Component):
                             addr, write, self.en | write, out)
                 lanes.append(out)
             rows.append(lanes)
-        if mem.spram_rows > 1:
-            with m.If(self.en):
-                m.d.sync += row_sel.eq(self.addr[SPRAM_ADDR_BITS:])
-        word = Signal(mem.spram_lanes * SPRAM_WIDTH)
-        with m.Switch(row_sel):
-            for row, lanes in enumerate(rows):
-                with m.Case(row):
-                    m.d.comb += word.eq(Cat(*lanes))
-        m.d.comb += self.data.eq(word[:mem.width])
+        with m.If(self.en):
+            m.d.sync += row_sel.eq(self.addr[SPRAM_ADDR_BITS:])
+        m.d.comb += self.data.eq(Array(Cat(*lanes) for lanes in rows)[row_sel])
         return m
 
     def _block(self, m, platform, name, depth, addr, write, select, out) -> None:
