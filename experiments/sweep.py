@@ -380,15 +380,15 @@ def plot(table: list[dict], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m, b in series:
         pts = sorted((r["stored_bits"], r["value_bits"] + r["entropy_bits"], r["accuracy"]) for r in mine
-                     if (r["method"], r["bits"]) == (m, b) and r["stored_bits"])
+                     if (r["method"], r["bits"]) == (m, b) and r["stored_bits"] and not is_baseline(r))
         if pts:
             stored, floor, acc = zip(*pts)
             line, = ax.plot(stored, acc, marker="o", label=f"{m} {b}-bit")
-            ax.plot(floor, acc, ls="--", lw=0.8, color=line.get_color())
+            ax.plot(floor, acc, ls="--", lw=0.8, marker="x", color=line.get_color())
     base = next((r for r in mine if is_baseline(r) and r["stored_bits"]), None)
     if base:
         ax.plot([base["stored_bits"]], [base["accuracy"]], "k*", ms=12, label="dense 8-bit baseline")
-    ax.plot([], [], "k--", lw=0.8, label="floor: value bits + log2 C(n, nnz) (same points)")
+    ax.plot([], [], "k--x", lw=0.8, label="floor: value bits + log2 C(n, nnz) (same points)")
     ax.set(xscale="log", xlabel="weight memory stored on the chip, bits (log)", ylabel="integer test accuracy",
            title=f"Accuracy vs stored memory ({first_board})")
     _legend(ax)
@@ -420,7 +420,7 @@ def plot(table: list[dict], out: Path) -> list[Path]:
             ax.plot(*zip(*pts), marker="o", label=f"{m} {b}-bit, core at fmax")
     link = sorted({(r["sparsity"], r["uart_samples_per_s"]) for r in pruned if r["uart_samples_per_s"]})
     if link:
-        ax.plot(*zip(*link), "k--", label="UART link ceiling (115 200 baud)")
+        ax.plot(*zip(*link), "k--", label="UART link ceiling (hw.build's default baud rate)")
     ax.set(xlabel="sparsity", ylabel="samples / s", yscale="log", title=f"Throughput vs sparsity ({first_board})")
     _legend(ax)
     save(fig, "throughput_vs_sparsity.png")
