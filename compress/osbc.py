@@ -261,6 +261,38 @@ def _masked_systems(hess: torch.Tensor, group, keep, rows):
     return idx, valid, a
 
 
+def _mask_kinds(group: np.ndarray, keep: np.ndarray, min_shared: int):
+    """Rows by (Hessian group, mask): the row sets of at least `min_shared` rows sharing both; the
+    other rows; for those, the first row of each distinct kind and the kind of each row."""
+    _, kind, size = np.unique(np.column_stack([group, keep]), axis=0, return_inverse=True, return_counts=True)
+    kind = kind.ravel()
+    shared = size[kind] >= min_shared
+    rest = np.flatnonzero(~shared)
+    _, first, kind_of = np.unique(kind[rest], return_index=True, return_inverse=True)
+    return [np.flatnonzero(kind == c) for c in np.unique(kind[shared])], rest, first, kind_of.ravel()
+
+
+def _pooled(fn, n: int, device: torch.device) -> torch.Tensor:
+    """torch.cat of fn(sl) over slices sl covering range(n). On the CPU the slices run in a pool of
+    one-thread workers, one per torch thread: batched LAPACK over many small matrices, or the
+    sweep's small per-column ops, with torch's threads inside each call mostly wait on those
+    threads (10-40x slower on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2 or n < 2:
+        return fn(slice(0, n))
+    per = -(-n // threads)
+
+    def run(sl):
+        torch.set_num_threads(1)  # per calling thread (MKL, OpenMP)
+        return fn(sl)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return torch.cat(list(pool.map(run, [slice(s, min(s + per, n)) for s in range(0, n, per)])))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _row_blocks_masked(keep, device, desc):
     blocks = _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8, memory_budget(device))
     return tqdm(blocks, desc=desc, unit="block", leave=False, disable=desc is None or len(blocks) < 2)
@@ -278,11 +310,20 @@ def fit_mask(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.n
     for g in range(len(h)):
         hw[gr == g] = w[gr == g] @ h[g]
     out = np.zeros(w.shape)
-    for rows in _row_blocks_masked(keep, dev, desc):
+    sets, rest, _, _ = _mask_kinds(group, keep, SHARED_MIN_ROWS)
+    for rows in sets:  # one factor of H_SS for all rows with this mask (a dense layer: w' = w)
+        cols = torch.as_tensor(np.flatnonzero(keep[rows[0]]), device=dev)
+        if len(cols):
+            rt = torch.as_tensor(rows, device=dev)
+            low = torch.linalg.cholesky(h[int(group[rows[0]])][cols][:, cols])
+            out[np.ix_(rows, cols.cpu().numpy())] = torch.cholesky_solve(hw[rt][:, cols].T, low).T.cpu().numpy()
+    for block in _row_blocks_masked(keep[rest], dev, desc):
+        rows = rest[block]
         idx, valid, a = _masked_systems(h, group, keep, rows)
         rhs = torch.where(valid, hw[torch.as_tensor(rows, device=dev)].gather(1, idx), 0.0)
         # Cholesky, not LU: torch 2.13's batched LU solves go wrong once torch.set_num_threads was called
-        sol = torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(a))[:, :, 0]
+        sol = _pooled(lambda sl: torch.cholesky_solve(rhs[sl, :, None], torch.linalg.cholesky(a[sl]))[:, :, 0],
+                      len(a), dev)
         out[rows[:, None], idx.cpu().numpy()] = torch.where(valid, sol, 0.0).cpu().numpy()
     return out * keep
 
@@ -358,25 +399,25 @@ def gptq(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarr
     h = torch.as_tensor(hess, device=dev)
     w = np.asarray(weight, np.float64)
     out = np.zeros_like(w)
-    _, kind, size = np.unique(np.column_stack([group, keep]), axis=0, return_inverse=True, return_counts=True)
-    kind = kind.ravel()
-    shared = size[kind] >= min_shared
-    for c in np.unique(kind[shared]):
-        rows = np.flatnonzero(kind == c)
+    sets, rest, first, kind_of = _mask_kinds(group, keep, min_shared)
+    for rows in sets:
         cols = np.flatnonzero(keep[rows[0]])
         if len(cols):
             sel = torch.as_tensor(cols, device=dev)
             u = _inverse_cholesky(h[int(group[rows[0]])][sel][:, sel])
             x = torch.as_tensor(w[np.ix_(rows, cols)], device=dev)
             sc = torch.as_tensor(scale[rows], dtype=torch.float64, device=dev)
-            out[np.ix_(rows, cols)] = _sweep(x, u, sc, qmax).cpu().numpy()
-    rest = np.flatnonzero(~shared)
-    for block in _row_blocks_masked(keep[rest], dev, desc):
-        rows = rest[block]
-        idx, valid, a = _masked_systems(h, group, keep, rows)
+            out[np.ix_(rows, cols)] = _pooled(lambda sl: _sweep(x[sl], u, sc[sl], qmax), len(x), dev).cpu().numpy()
+    for block in _row_blocks_masked(keep[rest[first]], dev, desc):  # one system per distinct mask
+        idx, valid, a = _masked_systems(h, group, keep, rest[first[block]])
+        u = _pooled(lambda sl: _inverse_cholesky(a[sl]), len(a), dev)
+        members = np.flatnonzero((kind_of >= block[0]) & (kind_of <= block[-1]))
+        rows, pos = rest[members], torch.as_tensor(kind_of[members] - block[0], device=dev)
+        idx, valid = idx[pos], valid[pos]
         x = torch.where(valid, torch.as_tensor(w[rows], device=dev).gather(1, idx), 0.0)
         sc = torch.as_tensor(scale[rows], dtype=torch.float64, device=dev)
-        q = _sweep(x, _inverse_cholesky(a), sc, qmax)
+        u = u[pos]
+        q = _pooled(lambda sl: _sweep(x[sl], u[sl], sc[sl], qmax), len(x), dev)
         out[rows[:, None], idx.cpu().numpy()] = torch.where(valid, q, 0.0).cpu().numpy()
     return out * keep
 

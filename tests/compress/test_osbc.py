@@ -100,6 +100,8 @@ def test_fit_mask_is_the_least_squares_optimum(rng):
     traces, hess, w = layer_problem(rng, d=200, rows=10, samples=40)
     keep = rng.random(w.shape) < 0.7
     keep[0] = False  # an empty row
+    keep[1:3] = True  # dense rows and rows sharing a mask are solved together
+    keep[3:3 + osbc.SHARED_MIN_ROWS] = keep[3]
     fitted = osbc.fit_mask(w, hess, np.zeros(len(w), np.int64), keep)
     assert np.all(fitted[~keep] == 0)
     for r in range(len(w)):
