@@ -1,4 +1,16 @@
-"""Bit-exact integer reference of the LIF network the hardware computes (DESIGN.md §2).
+"""Bit-exact integer reference of the LIF network the hardware computes.
+
+Per layer and time step t, integers only (docs/artifact.md states the contract in full):
+
+    I(t) = W·c(t) + bias                       c(t): event count per input (0..input_max_count)
+    r(t) = V(t-1) > θ                          V(0) = 0
+    subtract reset: V(t) = L(V(t-1)) + I(t) - r(t)·θ
+    zero reset:     V(t) = L((1 - r(t))·V(t-1)) + I(t)
+    L(V) = (b·V) >> F                          β = b / 2^F, arithmetic shift (floors)
+    s(t) = V(t) > θ                            the next layer's input in the same step
+
+The class is the output neuron with the most spikes over all steps (ties: the lowest index).
+Every membrane stays inside the artifact's proven bound [v_min, v_max]; `BoundError` if not.
 
 `run` is vectorised over a batch and over neurons; `trace` walks one sample step by step and layer
 by layer, in the order the hardware works, so a mismatch is easy to locate.
@@ -93,7 +105,6 @@ def check_input(art: Artifact, counts: np.ndarray) -> np.ndarray:
         raise ValueError(f"input: {counts.shape[0]} steps, but the membrane bound of {', '.join(short)} holds for "
                          f"at most {art.steps} steps (its interval had not converged by then); rebuild the "
                          f"artifact with steps >= {counts.shape[0]}")
-
     return counts
 
 
