@@ -3,7 +3,8 @@ holds a flash image, the loader boots the core's SPRAM (yosys' SB_SPRAM256KA mod
 hw.link.host.Link drives the UART through cocotbext-uart; launched by test_board_sim.py.
 
 Job (npz in $HW_JOB): `flashes` [C] object array of {offset: bytes} flash contents, one boot each,
-`counts` [B, T, n_in] samples to run after a boot, `bit_ns`, `out` (result path). For every case it
+`counts` [B, T, n_in] samples to run after a boot, `bit_ns`, `timeout_ns` (the host's read timeout:
+longer than a full FIFO chunk takes on the wire), `out` (result path). For every case it
 saves the INFO load status, the boot's cycles, and either the spikes of every sample or the
 host's error message.
 """
@@ -22,7 +23,6 @@ from hw.rtlsim.spi_flash import FAST_READ, SPIFlash
 from hw.rtlsim.uart_port import SimPort
 
 CLOCK_NS = 10
-TIMEOUT_NS = 200_000
 BOOT_LIMIT_CYCLES = 5_000_000
 
 
@@ -44,7 +44,7 @@ async def boots(dut):
     job = np.load(os.environ["HW_JOB"], allow_pickle=True)
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, "ns").start())
     dut.rx.value = 1
-    port = SimPort(dut.rx, dut.tx, int(job["bit_ns"]), timeout_ns=TIMEOUT_NS)
+    port = SimPort(dut.rx, dut.tx, int(job["bit_ns"]), timeout_ns=int(job["timeout_ns"]))
     results = []
     for flash_contents in job["flashes"]:
         dut.rst.value = 1

@@ -45,14 +45,14 @@ def rtl(top: System) -> str:
 
 
 def simulate(verilog: str, flashes: list[dict], counts: np.ndarray, tmp_path: Path,
-             simulator: str = "icarus") -> list[dict]:
+             simulator: str = "icarus", timeout_ns: int = 200_000) -> list[dict]:
     """Run board_bench.py on `verilog` (top module `board`) plus the iCE40 cell models."""
     build_dir = runner.build(verilog + cells_sim(), "board", simulator)
     job, out = tmp_path / "job.npz", tmp_path / "out.npy"
     flash_array = np.empty(len(flashes), object)
     flash_array[:] = flashes
     np.savez(job, flashes=flash_array, counts=np.asarray(counts).transpose(1, 0, 2),
-             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), out=str(out))
+             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), timeout_ns=timeout_ns, out=str(out))
     runner.run(build_dir, "board", simulator, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
                test_dir=tmp_path)
     return list(np.load(out, allow_pickle=True))
@@ -138,3 +138,35 @@ def test_synthesised_netlist_boots_and_matches_reference(tmp_path):
     assert good["load"] == LoadStatus.OK and not good["error"], good["error"]
     np.testing.assert_array_equal(good["spikes"], expected)
     assert erased["load"] == LoadStatus.BAD_MAGIC and erased["spikes"].size == 0
+
+
+@pytest.mark.slow
+@pytest.mark.simulator("icarus")
+def test_event_mnist_net_boots_on_the_icebreaker_placement_and_matches_reference(tmp_path):
+    """The paper's 2312-256-10 net (97 % sparse, 4 bit) with the memories the iCEBreaker build puts in
+    SPRAM: boot from its image, then real event-MNIST test samples, every spike against sim.reference."""
+    import subprocess
+    import sys
+
+    import boards
+    from data import spikes_for
+    from hw.board import fit
+    from sim.artifact import load
+
+    path = tmp_path / "ev97.npz"
+    subprocess.run([sys.executable, "-m", "compress", "--model", "compress/checkpoints/event_mnist.pt",
+                    "--dataset", "event-mnist", "--sparsity", "0.97", "--bits", "4", "--no-eval", "--out", str(path)],
+                   cwd=runner.REPO, check=True, capture_output=True)
+    art = load(path)
+    spram = fit.check(art, boards.get("icebreaker")).spram_names
+    assert spram, "the event-MNIST net should need SPRAM on the iCEBreaker"
+    bridge = UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), core=Core(art, spram=spram, spram_cells=True))
+    top = System(bridge)
+    counts, _ = spikes_for(art, split="test", limit=2)
+    # A full FIFO of two-byte events takes 410 us on the bench's 12.5 Mbaud link: wait up to 2 ms.
+    (got,) = simulate(rtl(top), [{image.FLASH_OFFSET: top.image}], counts, tmp_path, timeout_ns=2_000_000)
+    assert got["load"] == LoadStatus.OK and not got["error"], got["error"]
+    expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
+    assert expected.any()
+    np.testing.assert_array_equal(got["spikes"], expected)
+    assert abs(got["cycles"] - boot_cycles(top.loader.n_words, CLOCK_HZ)) <= 8, got["cycles"]
