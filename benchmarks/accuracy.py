@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from console.progress import progress
+from console.progress import add_quiet_option, progress
 
 from compress.snntorch_import import load_checkpoint
 from compress.train import float_accuracy
@@ -284,6 +284,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help=f"results folder; none: {OUT.relative_to(OUT.parents[1])}")
     p.add_argument("--smoke", action="store_true", help="seconds-long check of the whole path (for CI)")
     p.add_argument("--report", action="store_true", help="only rewrite results.md and the plots from results.json")
+    add_quiet_option(p)
     args = p.parse_args(argv)
     for net in args.networks:
         if net not in NETWORKS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 
+from console.progress import add_quiet_option
 from compress.calibrate import calibrate
 from compress.pipeline import Compressor
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, load_checkpoint
@@ -39,14 +40,15 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--point", type=float, default=0.9, help="sparsity of the accuracy comparison")
     p.add_argument("--bits", type=int, default=4)
+    add_quiet_option(p)
     args = p.parse_args(argv)
 
     model, spec = load_checkpoint(CHECKPOINT_DEFAULT)
     enc = datasets.as_encoding(spec["encoding"])
     counts = datasets.calibration_counts(enc, args.calib, args.seed)
-    calib = calibrate(model, counts, current=True, progress=False)
+    calib = calibrate(model, counts, current=True)
     layers = float_layers(model)
-    comps = {m: Compressor(layers, calib, m, progress=False) for m in (*PRUNERS, "rtn")}
+    comps = {m: Compressor(layers, calib, m) for m in (*PRUNERS, "rtn")}
 
     print(f"relative membrane loss, pruning only (calib {args.calib}, seed {args.seed}):\n")
     print("| sparsity | " + " | ".join(PRUNERS) + " | osbc / obc | osbc / magnitude |")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from console.progress import add_quiet_option
 from data import event_mnist, load
 
 
@@ -20,6 +21,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=Path("docs/event_mnist_frames.png"))
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--samples", type=int, default=5)
+    add_quiet_option(p)
     args = p.parse_args(argv)
 
     import matplotlib

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import data as datasets
+from console.progress import add_quiet_option
 from data import user
 from sim.evaluate import evaluate
 from sim.artifact import save
@@ -91,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test samples only")
     p.add_argument("--no-eval", action="store_true", help="skip the integer test accuracy")
     p.add_argument("--out", type=Path, required=True)
+    add_quiet_option(p)
     args = p.parse_args(argv)
     try:
         check_sparsity(args.sparsity)
@@ -125,7 +127,7 @@ def main(argv=None) -> int:
                                 input_max_count=max_count, meta={"source": source_name(args.model), **described})
         elapsed = time.perf_counter() - t0
         save(art, args.out)
-        accuracy = None if args.no_eval else evaluate(art, limit=args.test_limit, progress=False)
+        accuracy = None if args.no_eval else evaluate(art, limit=args.test_limit)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from console.progress import step
 from sim.artifact import Artifact
 
 from .calibrate import calibrate
@@ -95,7 +96,8 @@ def compress(model, counts, *, method: str = "osbc", sparsity: float = 0.9, bits
     torch.manual_seed(seed)
     calib = calibrate(model, counts, current=method == "obc", progress=progress)
     comp = Compressor(layers, calib, method, allocation=allocation, damp=damp, progress=progress, **compressor_options)
-    return comp.compress(sparsity, bits, steps=counts.shape[0] if steps is None else steps,
-                         input_max_count=max(1, int(counts.max(initial=0))) if input_max_count is None
-                         else input_max_count,
-                         meta={"seed": seed, "damp": damp, **(meta or {})})
+    with step(f"{method}: masks, refit and {bits}-bit quantisation at sparsity {sparsity:g}", disable=not progress):
+        return comp.compress(sparsity, bits, steps=counts.shape[0] if steps is None else steps,
+                             input_max_count=max(1, int(counts.max(initial=0))) if input_max_count is None
+                             else input_max_count,
+                             meta={"seed": seed, "damp": damp, **(meta or {})})

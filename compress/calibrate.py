@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from console.progress import progress as progress_bar
 
 from .osbc import HessianAccumulator, resolve_device
 from .snntorch_import import float_layers, run_float
@@ -46,7 +46,8 @@ def calibrate(model, counts: np.ndarray, *, current: bool = False, batch: int = 
     mem = [HessianAccumulator(n, fl.beta, dev) for n, fl in zip(sizes, layers)]
     cur = [HessianAccumulator(n, np.zeros_like(fl.beta), dev) for n, fl in zip(sizes, layers)] if current else []
     with torch.no_grad():
-        for i in tqdm(range(0, counts.shape[1], batch), desc="calibrate", unit="batch", disable=not progress):
+        for i in progress_bar(range(0, counts.shape[1], batch), desc=f"calibration, {counts.shape[1]} samples",
+                              unit="batch", disable=not progress):
             _, inputs = run_float(model, torch.from_numpy(counts[:, i:i + batch].astype(np.float32)), record_inputs=True)
             for k, x in enumerate(inputs):
                 for acc in (mem[k], *cur[k:k + 1]):

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from console.progress import progress
 
 MEMORY_BUDGET = 2 << 30  # bytes of per-row inverse Hessians held at once on the CPU
 PENDING = 128  # H^-1 downdates collected before they are applied as one GEMM (as GPTQ's lazy batches)
@@ -222,8 +222,8 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     torch.set_num_threads(inner)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            for _ in tqdm(pool.map(run, blocks), desc=desc, total=len(blocks), unit="block", leave=False,
-                          disable=desc is None or len(blocks) < 2):
+            for _ in progress(pool.map(run, blocks), desc=desc, total=len(blocks), unit="block", leave=False,
+                              disable=desc is None or len(blocks) < 2):
                 pass
     finally:
         torch.set_num_threads(outer)
@@ -295,7 +295,7 @@ def _pooled(fn, n: int, device: torch.device) -> torch.Tensor:
 
 def _row_blocks_masked(keep, device, desc):
     blocks = _row_blocks(len(keep), int(keep.sum(1).max(initial=1)), 8, memory_budget(device))
-    return tqdm(blocks, desc=desc, unit="block", leave=False, disable=desc is None or len(blocks) < 2)
+    return progress(blocks, desc=desc, unit="block", leave=False, disable=desc is None or len(blocks) < 2)
 
 
 def fit_mask(weight: np.ndarray, hess: np.ndarray, group: np.ndarray, keep: np.ndarray,

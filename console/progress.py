@@ -7,12 +7,16 @@
 * anywhere else (a log file, CI, a pipe): `LineProgress`, which writes whole lines, never a carriage
   return: one when the bar starts or its description changes (a new stage), one every
   `LOG_INTERVAL` seconds while it runs, and one when it ends;
-* nothing when `quiet(True)` was called (the CLIs' --quiet) or `disable=True` is passed.
+* nothing when `quiet(True)` was called (the CLIs' --quiet, `add_quiet_option`) or `disable=True` is passed.
+
+`step(desc)` announces one long step that has nothing to count (writing a cache, a solver call).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from contextlib import contextmanager
 
 from tqdm import tqdm
 from tqdm.auto import tqdm as auto_tqdm
@@ -25,6 +29,20 @@ def quiet(on: bool = True) -> None:
     """Silence every progress bar of this process (or turn them back on)."""
     global _quiet
     _quiet = on
+
+
+class _Quiet(argparse.Action):
+    """--quiet: silences the bars as soon as the flag is parsed, so every bar of the command obeys."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        quiet(True)
+        setattr(namespace, self.dest, True)
+
+
+def add_quiet_option(parser: argparse.ArgumentParser, *aliases: str) -> None:
+    """The CLIs' --quiet: no progress bars (the results are still printed)."""
+    parser.add_argument("--quiet", *aliases, dest="quiet", action=_Quiet, nargs=0, default=False,
+                        help="no progress bars (results and errors are still printed)")
 
 
 def in_notebook() -> bool:
@@ -66,3 +84,11 @@ def progress(*args, disable: bool = False, file=None, **kwargs):
     if getattr(stream, "isatty", lambda: False)():
         return tqdm(*args, disable=disable, file=stream, **kwargs)
     return LineProgress(*args, disable=disable, file=stream, mininterval=1.0, **kwargs)
+
+
+@contextmanager
+def step(desc: str, disable: bool = False):
+    """One long step with nothing to count: shown when it starts, and with its time when it ends."""
+    with progress(total=1, desc=desc, disable=disable, bar_format="{desc} [{elapsed}]") as bar:
+        yield
+        bar.update()

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from console.progress import progress as progress_bar, step
 from data.events import SPLITS, EventSet, _check_split
 
 FIELD = 34
@@ -120,13 +121,15 @@ def simulate(images: np.ndarray, params: Params = Params(), labels=None, ids=Non
     if len(ids) != n or len(labels) != n:
         raise ValueError("ids/labels: need one entry per image")
     offsets, theta = path_offsets(params), sensor_thresholds(params)
-    starts = range(0, n, chunk)
-    if progress:
-        from tqdm import tqdm
-        starts = tqdm(starts, desc=f"event-mnist {split}", unit="chunk")
-    events = EventSet.concat([_simulate_chunk(images[lo:lo + chunk], params, offsets, theta) for lo in starts])
-    if params.noise:
-        events = _add_noise(events, params, ids, split)
+    with progress_bar(total=n, desc=f"event-mnist {split}: sensor", unit="image", disable=not progress) as bar:
+        parts = []
+        for lo in range(0, n, chunk):
+            parts.append(_simulate_chunk(images[lo:lo + chunk], params, offsets, theta))
+            bar.update(min(chunk, n - lo))
+        events = EventSet.concat(parts)
+        if params.noise:
+            bar.set_description(f"event-mnist {split}: noise")
+            events = _add_noise(events, params, ids, split)
     events.labels = labels
     return events
 
@@ -197,12 +200,14 @@ def events(split: str, params: Params = Params(), progress: bool = True) -> Even
 @functools.lru_cache(maxsize=2)
 def _events(split: str, params: Params, path: Path, progress: bool) -> EventSet:
     if path.exists():
-        return EventSet.load(path)
+        with step(f"event-mnist {split}: reading {path}", disable=not progress):
+            return EventSet.load(path)
     from data import load
 
     x, y = load("mnist", split)
     out = simulate(x, params, labels=y, split=split, progress=progress)
-    out.save(path)
+    with step(f"event-mnist {split}: writing {path} (once)", disable=not progress):
+        out.save(path)
     return out
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from console.progress import progress
+from console.progress import add_quiet_option, progress
 
 import boards
 from compress.pipeline import METHODS
@@ -487,6 +487,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-loss", type=float, default=0.01, help="accuracy loss allowed for the 'smallest' pick")
     cluster.add_arguments(ap, "point")
     ap.add_argument("--out", type=Path, default=Path("build/sweep"), help="results folder (resumed if it exists)")
+    add_quiet_option(ap)
     return ap
 
 

@@ -1,7 +1,7 @@
 """Command line of the integer reference.
 
     python -m sim eval [ARTIFACT] [--dataset digits|mnist|event-mnist | --data FILE.npz] [--steps T] [--seed S]
-                       [--limit N]
+                       [--limit N] [--quiet]
     python -m sim show [ARTIFACT]
     python -m sim export [ARTIFACT] --nir OUT.nir
 """
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import data as datasets
+from console.progress import add_quiet_option
 from data import user
 
 from .artifact import ArtifactError, load
@@ -48,6 +49,7 @@ def main(argv=None) -> int:
     ev.add_argument("--steps", type=int, help="time steps (default: the artifact's)")
     ev.add_argument("--seed", type=int, help="seed of the rate code (default: the artifact's)")
     ev.add_argument("--limit", type=int, help="evaluate the first N test samples only")
+    add_quiet_option(ev)
     sh = sub.add_parser("show", help="print an artifact's layers, bounds and memory")
     sh.add_argument("artifact", nargs="?")
     ex = sub.add_parser("export", help="write the integer network as a NIR graph (docs/own-model.md)")
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
         dataset = args.dataset or (art.encoding.dataset if art.encoding else None)
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit: must be >= 1, got {args.limit}")
-        acc = evaluate(art, dataset, args.steps, args.seed, args.limit, progress=sys.stderr.isatty(), data=args.data)
+        acc = evaluate(art, dataset, args.steps, args.seed, args.limit, data=args.data)
     except (ArtifactError, BoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

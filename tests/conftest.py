@@ -3,6 +3,7 @@ import zlib
 import numpy as np
 import pytest
 
+from console import progress
 from hw.rtlsim import runner
 
 
@@ -21,6 +22,13 @@ def pytest_runtest_setup(item):
         reason = runner.missing(name)
         if reason:
             pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def progress_bars_on():
+    """A CLI test's --quiet silences the whole process (console.progress.quiet): undo it after each test."""
+    yield
+    progress.quiet(False)
 
 
 @pytest.fixture

@@ -20,10 +20,12 @@ from amaranth import ClockDomain, Elaboratable, Module
 from amaranth.lib import io
 
 import boards
+from console.progress import add_quiet_option
 from boards.clocks import CoreClock, plan as plan_clock
 from sim.artifact import ArtifactError, load
 
 from . import fit, report
+from .summary import BuildReport
 from hw.gateware.plan import GeneratorError
 from .toolchain import ToolError, progress_bar, run_steps, steps_for
 from hw.gateware.core import Core
@@ -85,7 +87,7 @@ def workload_of(art, limit: int = 200):
 
 
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = 115200,
-          seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET) -> dict:
+          seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET) -> BuildReport:
     """Fit check, elaborate, synthesise, place, route, pack; write and return the report (and the
     flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM)."""
     started = time.monotonic()
@@ -139,7 +141,7 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
                            "boot_ms": round(boot_cycles(words, core_hz) / core_hz * 1e3, 2)}
     (out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.txt").write_text(report.table(result) + "\n")
-    return result
+    return BuildReport(result)
 
 
 def program_commands(result: dict) -> str:
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
     ap.add_argument("--image-offset", type=lambda text: int(text, 0), default=FLASH_OFFSET,
                     help=f"byte offset of the weight image on the flash (default {FLASH_OFFSET:#x} = 1 MiB)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even when fmax < clock")
-    ap.add_argument("--no-progress", action="store_true")
+    add_quiet_option(ap, "--no-progress")
     args = ap.parse_args(argv)
     if args.clock_mhz is not None and not 0 < args.clock_mhz < math.inf:
         ap.error(f"--clock-mhz: must be a finite number > 0, got {args.clock_mhz}")
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
         art = load(args.artifact)
         result = build(art, board, args.out / board.name, artifact_path=str(args.artifact or "bundled"),
                        clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None, baud=args.baud,
-                       seed=args.seed, progress=not args.no_progress, image_offset=args.image_offset)
+                       seed=args.seed, progress=not args.quiet, image_offset=args.image_offset)
     except (ValueError, OSError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from console.progress import add_quiet_option
 from sim.reference import events_of
 
 from . import protocol as P
@@ -124,6 +125,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", help="digits|mnist (default: the artifact's)")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    add_quiet_option(ap)  # also drops the line per sample
     args = ap.parse_args(argv)
     try:
         if args.samples < 1:
@@ -145,9 +147,10 @@ def main(argv=None) -> int:
                 same = np.array_equal(spikes, ref[:, i])
                 agree += same
                 correct += cls == labels[i]
-                print(f"sample {i}: class {cls} (label {labels[i]}), core {cycles.sum()} cycles = "
-                      f"{cycles.sum() / board.clock_hz * 1e6:.1f} us, link {wall * 1e3:.1f} ms, "
-                      f"spikes {'match' if same else 'DIFFER from'} sim")
+                if not args.quiet:
+                    print(f"sample {i}: class {cls} (label {labels[i]}), core {cycles.sum()} cycles = "
+                          f"{cycles.sum() / board.clock_hz * 1e6:.1f} us, link {wall * 1e3:.1f} ms, "
+                          f"spikes {'match' if same else 'DIFFER from'} sim")
     except (ValueError, ArtifactError, P.ProtocolError, serial.SerialException) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
