@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from console.progress import progress as progress_bar
 
 from sim.artifact import Artifact, MemoryAccount
 
@@ -77,8 +77,8 @@ class Compressor:
             self.start = [np.where(_dead(h), 0.0, w) for w, h in zip(self.dense, source)]
             self.traces = [osbc.obs_trace(w, h.hess, h.group, group_frac=group_frac, dtype=dtype, device=self.device,
                                           threads=threads, desc=f"layer {k} rows" if progress else None)
-                           for k, (w, h) in enumerate(tqdm(list(zip(self.start, self.hess)), desc=f"{method} layers",
-                                                           unit="layer", disable=not progress))]
+                           for k, (w, h) in enumerate(progress_bar(list(zip(self.start, self.hess)), unit="layer",
+                                                                   desc=f"{method} OBS traces", disable=not progress))]
 
     def masks(self, sparsity: float) -> list[np.ndarray]:
         """Keep-masks bool [n_out, n_in] per layer hitting the allocated counts exactly."""
