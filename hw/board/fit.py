@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import boards
 
-from hw.gateware.plan import SPRAM_KINDS, MemoryPlan, memories as plan_memories, plan, spram_image
+from hw.gateware.plan import SPRAM_DEPTH, SPRAM_KINDS, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, spram_image
 from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
@@ -113,18 +113,19 @@ def estimate(art, board, spram=None) -> Estimate:
 
 def _advice(art, board, est: Estimate) -> str:
     """What would make it fit: the sparsity whose CSR weights fit the memory left over (block RAM
-    and SPRAM), fewer bits, or the boards that have room. Counts are the plan's stored bits."""
+    to the bit, SPRAM one synapse word per 16-bit lane), fewer bits, or the boards that have room.
+    Counts are the plan's stored bits."""
     csr = plan(art, "csr")
-    synapse_bits = sum(len(p.synapses) * p.syn_width for p in csr)
+    nnz = sum(l.nnz for l in art.layers)
+    per_synapse = sum(len(p.synapses) * p.syn_width for p in csr) / max(nnz, 1)
     ptr_bits = sum(len(p.rows) * 2 * p.ptr_width for p in csr)
     fixed = sum(m.bits for m in est.memories
                 if m.name.split(".")[-1] not in SPRAM_KINDS and m.bits > board.family.ebr_bits)
-    room = board.budget["ebr"] * board.family.ebr_bits + board.budget["spram"] * board.spram_bits - fixed
-    nnz = sum(l.nnz for l in art.layers)
-    per_synapse = synapse_bits / max(nnz, 1)
+    in_ebr = (board.budget["ebr"] * board.family.ebr_bits - fixed - ptr_bits) / per_synapse
+    in_spram = board.budget["spram"] * SPRAM_DEPTH // math.ceil(per_synapse / SPRAM_WIDTH)
     total = sum(l.n_in * l.n_out for l in art.layers)
     tips = []
-    keep = (room - ptr_bits) / per_synapse if per_synapse else 0
+    keep = max(in_ebr, 0) + in_spram
     if 0 < keep < nnz:
         tips.append(f"prune to >= {1 - keep / total:.0%} sparsity (now {1 - nnz / total:.0%})")
     if any(l.w_bits > 2 for l in art.layers):
