@@ -12,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import data as datasets
+from console.progress import add_quiet_option, progress
 from sim.artifact import default_path, save
 
 from .snntorch_import import CHECKPOINT_DEFAULT, build_model, rtn_artifact, run_float, save_checkpoint
@@ -33,7 +33,7 @@ def fit(model, x: np.ndarray, y: np.ndarray, encode: Callable[[np.ndarray, int],
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     losses = []
     model.train()
-    for epoch in (bar := tqdm(range(epochs), desc=desc)):
+    for epoch in (bar := progress(range(epochs), desc=desc, unit="epoch")):
         order = rng.permutation(len(x))
         total = 0.0
         for i in range(0, len(x), batch):
@@ -69,6 +69,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=CHECKPOINT_DEFAULT)
     p.add_argument("--artifact", type=Path, default=default_path())
+    add_quiet_option(p)
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)

@@ -3,7 +3,7 @@
 `progress(...)` takes tqdm's arguments and returns
 
 * in a terminal: tqdm's bar;
-* in a Jupyter notebook: tqdm.auto's widget;
+* in a Jupyter notebook with ipywidgets: tqdm.auto's widget;
 * anywhere else (a log file, CI, a pipe): `LineProgress`, which writes whole lines, never a carriage
   return: one when the bar starts or its description changes (a new stage), one every
   `LOG_INTERVAL` seconds while it runs, and one when it ends;
@@ -14,12 +14,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from contextlib import contextmanager
 
 from tqdm import tqdm
-from tqdm.auto import tqdm as auto_tqdm
 
 LOG_INTERVAL = 10.0  # seconds between progress lines in a log
 _quiet = False
@@ -46,15 +46,15 @@ def add_quiet_option(parser: argparse.ArgumentParser, *aliases: str) -> None:
 
 
 def in_notebook() -> bool:
-    return "ipykernel" in sys.modules
+    """A Jupyter kernel that can show tqdm's widget (it needs ipywidgets; without it the notebook gets lines)."""
+    return "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None
 
 
 class LineProgress(tqdm):
     """tqdm for a stream that is not a terminal: whole lines, at most one per LOG_INTERVAL."""
 
     def __init__(self, *args, **kwargs):
-        self._shown_at = None
-        self._shown_desc = None
+        self._shown_at = self._shown_desc = self._shown_n = None
         super().__init__(*args, **kwargs)
 
     def display(self, msg=None, pos=None):
@@ -64,12 +64,12 @@ class LineProgress(tqdm):
         if self.desc != self._shown_desc or self._shown_at is None or now - self._shown_at >= LOG_INTERVAL:
             self.fp.write(self.__str__().strip() + "\n")
             self.fp.flush()
-            self._shown_at, self._shown_desc = now, self.desc
+            self._shown_at, self._shown_desc, self._shown_n = now, self.desc, self.n
         return True
 
     def close(self):
-        if not self.disable:
-            self._shown_at = None  # force the final line
+        if not self.disable and (self.n, self.desc) != (self._shown_n, self._shown_desc):
+            self._shown_at = None  # force the final line, unless it is out already
             self.display()
         self.leave = False  # the final line is out; tqdm would add an empty one
         super().close()
@@ -80,6 +80,8 @@ def progress(*args, disable: bool = False, file=None, **kwargs):
     stream = file or sys.stderr
     disable = disable or _quiet
     if in_notebook():
+        from tqdm.auto import tqdm as auto_tqdm  # imported here: it warns in a kernel without ipywidgets
+
         return auto_tqdm(*args, disable=disable, file=file, **kwargs)
     if getattr(stream, "isatty", lambda: False)():
         return tqdm(*args, disable=disable, file=stream, **kwargs)
