@@ -529,19 +529,19 @@ def main(argv=None) -> int:
                      f"{args.workers} local Dask workers" if args.workers else "this process")
             print(f"{len(points)} points x {len(settings.boards)} board(s), {len(todo)} to run on {where}; "
                   f"{estimate(finished, len(todo), parallel)}", file=sys.stderr)
-            progress = Progress(len(todo))
+            bar = Progress(len(todo))
             try:
                 cluster.run([sweep.job(p) for p in todo], workers=args.workers, scheduler=args.scheduler,
-                            on_result=lambda key, outcome: (sweep.save(by_key[key], outcome), progress.finished(key)),
-                            on_error=lambda key, e: progress.finished(key, f"{type(e).__name__}: {e}"),
-                            on_stage=progress.on_stage)
+                            on_result=lambda key, outcome: (sweep.save(by_key[key], outcome), bar.finished(key)),
+                            on_error=lambda key, e: bar.finished(key, f"{type(e).__name__}: {e}"),
+                            on_stage=bar.on_stage)
             finally:
-                progress.close()
+                bar.close()
             records = [r for p in points if sweep.complete(r := sweep.record(p))]
             if not any(is_baseline(r) for r in records):
-                raise RuntimeError(f"the dense 8-bit baseline failed ({progress.failed.get(Point(*BASELINE).key)}); "
+                raise RuntimeError(f"the dense 8-bit baseline failed ({bar.failed.get(Point(*BASELINE).key)}); "
                                    "no loss can be measured without it")
-            table, pick = write_results(args.out, records, progress.failed, args.max_loss)
+            table, pick = write_results(args.out, records, bar.failed, args.max_loss)
             plots = plot(table, args.out)
     except (ValueError, ArtifactError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -554,9 +554,9 @@ def main(argv=None) -> int:
     for board in settings.boards:
         print("\n" + describe_pick(board, pick["best"].get(board), pick))
     print(f"\nwrote {args.out / 'results.csv'}, {args.out / 'results.json'}, " + ", ".join(map(str, plots)))
-    for key, why in progress.failed.items():
+    for key, why in bar.failed.items():
         print(f"error: point {key} failed at {why}", file=sys.stderr)
-    return 1 if progress.failed else 0
+    return 1 if bar.failed else 0
 
 
 if __name__ == "__main__":
