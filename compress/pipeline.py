@@ -67,7 +67,7 @@ class Compressor:
         self.layers, self.calib, self.method, self.allocation = layers, calib, method, allocation
         self.dense = [fl.weight for fl in layers]
         self.energy = [osbc.membrane_loss(np.zeros_like(w), w, h.hess, h.group) for w, h in zip(self.dense, calib.membrane)]
-        self.start, self.hess, self.traces = self.dense, None, None
+        self.start, self.hess, self._traces = self.dense, None, None
         if method in ("osbc", "obc"):
             source = calib.membrane if method == "osbc" else calib.current
             if source is None:
@@ -75,10 +75,19 @@ class Compressor:
             self.hess = [LayerHessian(*_damped(h, damp)) for h in source]
             # inputs that never fired in calibration are dropped, as GPTQ does
             self.start = [np.where(_dead(h), 0.0, w) for w, h in zip(self.dense, source)]
-            self.traces = [osbc.obs_trace(w, h.hess, h.group, group_frac=group_frac, dtype=dtype, device=self.device,
-                                          threads=threads, desc=f"layer {k} rows" if progress else None)
-                           for k, (w, h) in enumerate(progress_bar(list(zip(self.start, self.hess)), unit="layer",
-                                                                   desc=f"{method} OBS traces", disable=not progress))]
+            self._trace_all = lambda: [
+                osbc.obs_trace(w, h.hess, h.group, group_frac=group_frac, dtype=dtype, device=self.device,
+                               threads=threads, desc=f"layer {k} rows" if progress else None)
+                for k, (w, h) in enumerate(progress_bar(list(zip(self.start, self.hess)), unit="layer",
+                                                        desc=f"{method} OBS traces", disable=not progress))]
+
+    @property
+    def traces(self) -> list[osbc.Trace] | None:
+        """The OBS removal traces of osbc/obc, computed on first use: the costly part, which a dense
+        read-out (sparsity 0) does not need."""
+        if self._traces is None and self.hess is not None:
+            self._traces = self._trace_all()
+        return self._traces
 
     def masks(self, sparsity: float) -> list[np.ndarray]:
         """Keep-masks bool [n_out, n_in] per layer hitting the allocated counts exactly."""
@@ -88,7 +97,9 @@ class Compressor:
                 raise ValueError("sparsity: the rtn method does not prune; use --sparsity 0 or another method")
             return [np.ones(w.shape, bool) for w in self.dense]
         counts = prune_counts(self.start, sparsity, self.allocation)
-        if self.traces is not None:
+        if not any(counts):
+            return [np.ones(w.shape, bool) for w in self.start]
+        if self.hess is not None:
             return [osbc.select_mask(t, n) for t, n in zip(self.traces, counts)]
         return [osbc.magnitude_mask(w, n) for w, n in zip(self.start, counts)]
 

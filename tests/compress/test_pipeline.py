@@ -158,3 +158,12 @@ def test_rounding_methods_never_lose_to_the_max_rule(small):
                 old += comp.relative_loss(k, osbc.rtn(w, max_rule, osbc.grid_max(bits)) * max_rule[:, None])
             assert new <= old * (1 + 1e-12), (method, bits)
             assert bits > 2 or new < 0.9 * old, (method, new, old)  # at 2 bits clipping pays clearly
+
+
+def test_dense_readout_needs_no_traces(small, monkeypatch):
+    _, layers, calib = small
+    comp = Compressor(layers, calib, "osbc", progress=False)
+    monkeypatch.setattr(osbc, "obs_trace", lambda *a, **k: pytest.fail("dense GPTQ computed the OBS traces"))
+    assert all(keep.all() for keep in comp.masks(0.0))
+    art, reports = comp.compress(0.0, 4, steps=12)
+    assert len(art.layers) == 2 and all(r.loss_pruned < 1e-12 and 0 < r.loss_quantised < 0.05 for r in reports)
