@@ -10,34 +10,12 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 
-TMP_SUFFIX = ".tmp"
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it; set straight back
-    os.umask(mask)
-    return mask
-
+from sim.artifact import TMP_SUFFIX, atomic_write
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` in one step, with the mode an ordinary new file gets (mkstemp's
-    temporary file is 0600, and os.replace would keep that)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -363,18 +363,32 @@ def save(art: Artifact, path) -> Path:
         data[f"l{k}.leak_f"] = np.array(l.leak_f)
         data[f"l{k}.reset"] = np.array(l.reset)
         data[f"l{k}.v_bound"] = np.array([l.v_min, l.v_max], np.int64)
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **data))
+    return path
+
+
+TMP_SUFFIX = ".tmp"  # temporary files are named .<name>.<random>.tmp beside their target
+
+
+def atomic_write(path, write) -> None:
+    """Replace `path` with what `write(binary file)` writes, in one step: a crash leaves the old
+    file or the new one, never half of one; the file gets the mode an ordinary new file gets
+    (mkstemp's temporary is 0600, and os.replace would keep that)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)  # the only way to read it; set straight back
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 class _Archive:

@@ -132,3 +132,13 @@ def test_from_dense_refuses_non_integer_weights():
 def test_signed_bits():
     assert [A.signed_bits(*r) for r in [(0, 0), (-1, 0), (0, 1), (-8, 7), (-9, 7), (-8, 8), (-1300, 1055)]] \
         == [1, 1, 2, 4, 5, 5, 12]
+
+
+def test_saved_file_gets_an_ordinary_mode_and_leaves_no_temporary(tmp_path, art):
+    old = os.umask(0o022)
+    try:
+        path = A.save(art, tmp_path / "net.npz")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert os.listdir(tmp_path) == ["net.npz"]
