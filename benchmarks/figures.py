@@ -33,8 +33,9 @@ def default_build() -> str:
     with tempfile.TemporaryDirectory() as out:
         r = build(load(), boards.get("icebreaker"), Path(out), artifact_path="bundled", progress=False)
     res, t = r["resources"], r["timing"]
-    return (f"{res['lut']['used']:,} LUT4, {res['ebr']['used']} of {res['ebr']['available']} EBR, "
-            f"{t['fmax_mhz']:.2f} MHz against a {t['target_mhz']:g} MHz clock").replace(",", " ")
+    lut = f"{res['lut']['used']:,}".replace(",", " ")
+    return (f"{lut} LUT4, {res['ebr']['used']} of {res['ebr']['available']} EBR, "
+            f"{t['fmax_mhz']:.2f} MHz against a {t['target_mhz']:g} MHz clock")
 
 
 def bundled_accuracy() -> str:
