@@ -35,3 +35,24 @@ def test_ecp5_board_builds(tmp_path):
     report = json.loads((tmp_path / "ulx3s-12f" / "report.json").read_text())
     assert report["timing"]["met"] and report["resources"]["ebr"]["used"] > 0
     assert report["resources"]["lut"]["available"] == boards.get("ulx3s-12f").budget["lut"]
+
+
+@pytest.mark.slow
+def test_weights_beyond_block_ram_build_into_spram(tmp_path):
+    """256 Kbit of dense weights: the fit check puts them in SPRAM; the netlist has exactly the
+    planned SB_SPRAM256KA cells for that memory, and the image holds the planned words."""
+    from test_fit import dense_artifact
+
+    from sim.artifact import save
+
+    art = dense_artifact((256, 256, 10))
+    board = boards.get("icebreaker")
+    est = fit.check(art, board)
+    path = save(art, tmp_path / "dense.npz")
+    assert build.main(["--board", "icebreaker", "--artifact", str(path), "--out", str(tmp_path), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "icebreaker" / "report.json").read_text())
+    assert report["resources"]["spram"]["used"] == est.spram == 4
+    spram = {name: m["blocks"] for name, m in report["memories"].items() if m["to"] == "SPRAM"}
+    assert spram == {"snn_top.system.bridge.core.layer0.synapses": 4}
+    assert report["image"]["words"] == est.image_words and (tmp_path / "icebreaker" / "model.img").is_file()
+    assert report["timing"]["met"]
