@@ -31,8 +31,9 @@ from .toolchain import ToolError, progress_bar, run_steps, steps_for
 from hw.gateware.core import Core
 from hw.gateware.flash import boot_cycles
 from hw.gateware.system import System
+from hw.link import protocol as P
 from hw.link.image import FLASH_OFFSET
-from hw.gateware.uart import UARTBridge, uart_divisor
+from hw.gateware.uart import UARTBridge
 
 NAME = "snn_top"
 IMAGE_NAME = "model.img"
@@ -86,7 +87,7 @@ def workload_of(art, limit: int = 200):
     return f"{art.encoding.dataset} test[:{limit}]", spikes_for(art, split="test", limit=limit)[0]
 
 
-def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = 115200,
+def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = P.DEFAULT_BAUD,
           seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET) -> BuildReport:
     """Fit check, elaborate, synthesise, place, route, pack; write and return the report (and the
     flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM)."""
@@ -97,7 +98,7 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
               "it may not fit; place & route decides", file=sys.stderr)
     pll = plan_clock(board, clock_hz or board.target_hz)
     core_hz = pll.out_hz if pll else board.clock_hz
-    uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
+    P.uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
     # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
     bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names))
     system = System(bridge, offset=image_offset) if bridge.image_words else None
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
     ap.add_argument("--out", type=Path, default=Path("build"), help="output folder (a subfolder per board)")
     ap.add_argument("--clock-mhz", type=float, help="core clock made by the PLL (default: the board's target)")
-    ap.add_argument("--baud", type=int, default=115200, help="UART baud rate (default 115200)")
+    ap.add_argument("--baud", type=int, default=P.DEFAULT_BAUD, help=f"UART baud rate (default {P.DEFAULT_BAUD})")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="nextpnr placement seed")
     ap.add_argument("--image-offset", type=lambda text: int(text, 0), default=FLASH_OFFSET,
                     help=f"byte offset of the weight image on the flash (default {FLASH_OFFSET:#x} = 1 MiB)")

@@ -91,8 +91,18 @@ def word_layout(n_in: int) -> data.StructLayout:
     return data.StructLayout({"event": 1, "value": max(P.addr_bits(n_in), 2)})
 
 
+class Mode(enum.Enum, shape=2):
+    IDLE = 0
+    EVENT = 1  # continuation bytes of an event address follow
+    START = 2  # continuation bytes of a bitmap's first block follow
+    BLOCKS = 3  # bitmap block bytes may follow
+
+
 class WordDecoder(wiring.Component):
     """Bytes of the self-synchronising host format -> event/command words (hw/link/protocol.py).
+
+    A bitmap block byte is expanded into one event per set bit, one per cycle: 7 cycles, done
+    before the next byte arrives (a UART byte takes 10 bits of >= 4 clocks each).
 
     Flags pulse for one cycle: `framing` (continuation byte without a head, a head that cuts a
     word short, or an unknown command), `overrun` (word lost: the output was not ready) and
@@ -102,33 +112,46 @@ class WordDecoder(wiring.Component):
     def __init__(self, n_in: int):
         self.n_in = n_in
         self.cont = P.cont_bytes(n_in)
+        self.start = P.start_bytes(n_in)
         super().__init__({"bytes": In(stream.Signature(8, always_ready=True)),
                           "words": Out(stream.Signature(word_layout(n_in))),
                           "framing": Out(1), "overrun": Out(1), "range": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        value = Signal(P.addr_bits(self.n_in))
-        left = Signal(range(self.cont + 1))  # continuation bytes still expected
-        busy = Signal()  # inside an event word
+        start_width = P.CONT_BITS * self.start
+        value = Signal(max(P.addr_bits(self.n_in), start_width))  # address or first block being read
+        left = Signal(range(max(self.cont, self.start) + 1))  # continuation bytes still expected
+        mode = Signal(Mode)
+        base = Signal(start_width + 3)  # input of the next block byte's bit 0
+        bits = Signal(P.BLOCK_BITS)  # the block byte being expanded; bits[0] is input `addr`
+        addr = Signal(start_width + 3)
         byte = self.bytes.payload
         m.d.sync += [self.framing.eq(0), self.overrun.eq(0), self.range.eq(0)]
         with m.If(self.words.ready):
             m.d.sync += self.words.valid.eq(0)
 
-        def finish(addr):
-            with m.If(addr >= self.n_in):
+        def finish(address):
+            with m.If(address >= self.n_in):
                 m.d.sync += self.range.eq(1)
             with m.Elif(self.words.valid & ~self.words.ready):
                 m.d.sync += self.overrun.eq(1)
             with m.Else():
-                m.d.sync += [self.words.payload.event.eq(1), self.words.payload.value.eq(addr),
+                m.d.sync += [self.words.payload.event.eq(1), self.words.payload.value.eq(address),
                              self.words.valid.eq(1)]
 
+        with m.If(bits.any()):
+            m.d.sync += [bits.eq(bits >> 1), addr.eq(addr + 1)]
+            with m.If(bits[0]):
+                finish(addr)
+
+        cut_short = (mode == Mode.EVENT) | (mode == Mode.START)
         with m.If(self.bytes.valid):
-            with m.If(byte[7] & byte[6]):  # command
-                m.d.sync += [busy.eq(0), self.framing.eq(busy)]
-                with m.If(byte[:6] >= len(P.COMMANDS)):
+            with m.If(byte[7] & byte[6]):  # command (or a bitmap's head)
+                m.d.sync += [mode.eq(Mode.IDLE), self.framing.eq(cut_short)]
+                with m.If(byte == P.BITMAP):
+                    m.d.sync += [mode.eq(Mode.START), value.eq(0), left.eq(self.start)]
+                with m.Elif(byte[:6] >= len(P.COMMANDS)):
                     m.d.sync += self.framing.eq(1)
                 with m.Elif(self.words.valid & ~self.words.ready):
                     m.d.sync += self.overrun.eq(1)
@@ -136,32 +159,32 @@ class WordDecoder(wiring.Component):
                     m.d.sync += [self.words.payload.event.eq(0), self.words.payload.value.eq(byte[:6]),
                                  self.words.valid.eq(1)]
             with m.Elif(byte[7]):  # head of an event word
-                m.d.sync += self.framing.eq(busy)
+                m.d.sync += self.framing.eq(cut_short)
                 if self.cont == 0:
-                    m.d.sync += busy.eq(0)
+                    m.d.sync += mode.eq(Mode.IDLE)
                     finish(byte[:6])
                 else:
-                    m.d.sync += [value.eq(byte[:6]), left.eq(self.cont), busy.eq(1)]
-            with m.Elif(~busy):  # continuation byte without a head
-                m.d.sync += self.framing.eq(1)
-            with m.Else():
+                    m.d.sync += [value.eq(byte[:6]), left.eq(self.cont), mode.eq(Mode.EVENT)]
+            with m.Else():  # continuation byte
                 nxt = Cat(byte[:7], value)
-                m.d.sync += [value.eq(nxt), left.eq(left - 1)]
-                with m.If(left == 1):
-                    m.d.sync += busy.eq(0)
-                    finish(nxt)
+                with m.Switch(mode):
+                    with m.Case(Mode.IDLE):  # without a head
+                        m.d.sync += self.framing.eq(1)
+                    with m.Case(Mode.EVENT):
+                        m.d.sync += [value.eq(nxt), left.eq(left - 1)]
+                        with m.If(left == 1):
+                            m.d.sync += mode.eq(Mode.IDLE)
+                            finish(nxt)
+                    with m.Case(Mode.START):
+                        m.d.sync += [value.eq(nxt), left.eq(left - 1)]
+                        with m.If(left == 1):
+                            m.d.sync += [mode.eq(Mode.BLOCKS), base.eq(nxt[:start_width] * P.BLOCK_BITS)]
+                    with m.Case(Mode.BLOCKS):
+                        m.d.sync += [bits.eq(byte[:7]), addr.eq(base), base.eq(base + P.BLOCK_BITS)]
         return m
 
 
 FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
-
-
-def uart_divisor(clk_hz: float, baud: int) -> int:
-    """Clock cycles per UART bit; the rate error must stay well inside the 8N1 tolerance."""
-    divisor = round(clk_hz / baud)
-    if divisor < 4 or abs(clk_hz / divisor - baud) > 0.02 * baud:
-        raise ValueError(f"--baud: {baud} is not within 2% of {clk_hz / 1e6:g} MHz / an integer >= 4")
-    return divisor
 
 
 class Reply(enum.Enum, shape=2):
@@ -185,11 +208,11 @@ class UARTBridge(wiring.Component):
     carries the status.
     """
 
-    def __init__(self, art, *, clk_hz: float, baud: int = 115200, fifo_depth: int = FIFO_DEPTH,
+    def __init__(self, art, *, clk_hz: float, baud: int = P.DEFAULT_BAUD, fifo_depth: int = FIFO_DEPTH,
                  core: Core | None = None):
         if fifo_depth < 2:
             raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
-        self.divisor = uart_divisor(clk_hz, baud)
+        self.divisor = P.uart_divisor(clk_hz, baud)
         self.core = core or Core(art)
         self.image_words = self.core.image_words
         self.n_in, self.n_out = art.n_in, art.n_out

@@ -1,9 +1,10 @@
 """Host driver: run samples on a board over its serial link.
 
-    python -m hw.run --port /dev/ttyUSB1 [--artifact net.npz] [--samples 20] [--baud 115200]
+    python -m hw.run --port /dev/ttyUSB1 [--artifact net.npz] [--samples 20] [--baud 3000000]
 
-It checks that the board carries the artifact's model (INFO), sends each test sample step by step,
-prints the class, the label and the timing, and compares every output spike with `sim.reference`.
+It checks that the board carries the artifact's model and that its clock makes the baud rate (INFO),
+sends each test sample step by step (hw.link.protocol.step_chunks), prints the class, the label and
+the timing, and compares every output spike with `sim.reference`.
 `Link` only needs an object with `write(bytes)` and `read(n) -> bytes` (a pyserial port, or the
 cocotb UART models in tests/build/), so the protocol code is tested without hardware.
 """
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from console.progress import add_quiet_option
-from sim.reference import events_of
 
 from . import protocol as P
 from .image import LoadStatus, load_hint
@@ -93,10 +93,8 @@ class Link:
             raise ValueError(f"counts: expected [T, {self.board.n_in}], got {counts.shape}")
         messages = [Message(bytes([P.CLEAR]), 1, "ack")]
         for step in counts:
-            events = events_of(step)
-            for chunk, command in P.step_words(events, self.board.fifo_depth):
-                messages.append(Message(P.encode_events(chunk, self.board.n_in) + bytes([command]),
-                                        len(chunk) + 1, "step" if command == P.STEP else "ack"))
+            messages += [Message(c.data, c.words, "step" if c.command == P.STEP else "ack")
+                         for c in P.step_chunks(step, self.board.n_in, self.board.fifo_depth)]
         replies = self._exchange(messages)
         return (np.stack([s for s, _ in replies]).astype(np.uint8), np.array([c for _, c in replies], np.int64))
 
@@ -111,6 +109,16 @@ def check_model(board: P.Info, art) -> None:
         raise P.ProtocolError(f"the board's weight image did not load: {board.load.name} ({load_hint(board.load)})")
 
 
+def check_baud(board: P.Info, baud: int) -> None:
+    """Refuse a baud rate the board's clock (INFO) cannot divide to within the UART's tolerance:
+    its replies may have come through, but longer bursts would not."""
+    try:
+        P.uart_divisor(board.clock_hz, baud)
+    except ValueError as e:
+        raise P.ProtocolError(f"--baud {baud}: the board's {board.clock_hz / 1e6:g} MHz clock cannot make it "
+                              f"({str(e).removeprefix('--baud: ')}); pass the build's --baud") from None
+
+
 def main(argv=None) -> int:
     import serial
 
@@ -121,7 +129,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hw.run", description=__doc__.splitlines()[0])
     ap.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1 (iCEBreaker: the second FTDI port)")
     ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
-    ap.add_argument("--baud", type=int, default=115200)
+    ap.add_argument("--baud", type=int, default=P.DEFAULT_BAUD, help=f"must match the build's (default {P.DEFAULT_BAUD})")
     ap.add_argument("--dataset", help="digits|mnist (default: the artifact's)")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
@@ -137,6 +145,7 @@ def main(argv=None) -> int:
             link.resync()
             board = link.info()
             check_model(board, art)
+            check_baud(board, args.baud)
             ref = run(art, counts).spikes[-1]
             agree = correct = 0
             for i in range(counts.shape[1]):

@@ -8,9 +8,18 @@ so a lost byte costs one word, never the alignment of everything after it):
 
 * event:   ``10hhhhhh`` then ``cont`` bytes ``0lllllll``: an input address, most significant bits
            first; ``cont = ceil((addr_bits - 6) / 7)`` (0 for up to 64 inputs);
+* bitmap:  ``0xC4`` then ``start_bytes`` bytes ``0sssssss`` (the first block, most significant
+           bits first) then any number of block bytes ``0bbbbbbb``: block b covers inputs 7b..7b+6,
+           bit i set = one event at input 7b+i; the next head byte ends it. The board expands it
+           into one event per set bit, so a bitmap costs the FIFO as many words as it has events;
 * command: ``11cccccc``: STEP (run one time step on the events sent since the last STEP and
            reply with its output spikes), CLEAR (zero the network state: a new sample), SYNC
            (reply once everything sent before it was consumed), INFO (reply with the build's shape).
+
+`step_chunks` encodes a step's input counts: count c at input j is j in the planes 0..c-1 (plane
+k = the inputs counted more than k times), and each plane goes as an address list or as a bitmap
+of the blocks from its first to its last event, whichever is shorter: a dense step costs about
+n_in/7 bytes per plane instead of 1-2 bytes per event.
 
 Board -> host, one reply per command (STEP, CLEAR, SYNC, INFO), little-endian fields:
 
@@ -47,7 +56,13 @@ HEAD_BITS = 6  # payload bits in a word's first byte
 CONT_BITS = 7  # payload bits in each continuation byte
 
 STEP, CLEAR, SYNC, INFO = COMMAND_TAG | 0, COMMAND_TAG | 1, COMMAND_TAG | 2, COMMAND_TAG | 3
-COMMANDS = (STEP, CLEAR, SYNC, INFO)
+COMMANDS = (STEP, CLEAR, SYNC, INFO)  # the commands that reach the board's FIFO
+BITMAP = COMMAND_TAG | 4  # opens a bitmap word: expanded into events by the board's word decoder
+BLOCK_BITS = 7  # inputs per bitmap block byte
+
+# iCEBreaker: 24 MHz / 3 Mbaud = 8 clocks per bit exactly, and the FT2232H makes 3 Mbaud exactly
+# (12 MHz / 4); 3 Mbaud is also the top rate of the FT231X on the ULX3S.
+DEFAULT_BAUD = 3_000_000
 
 REPLY_STEP, REPLY_ACK, REPLY_INFO, REPLY_INFO_LOAD = 0xA0, 0xB0, 0xD0, 0xE0
 FLAG_FRAMING, FLAG_OVERRUN, FLAG_RANGE, FLAG_HELD = 1, 2, 4, 8
@@ -68,6 +83,19 @@ def addr_bits(n_in: int) -> int:
 def cont_bytes(n_in: int) -> int:
     """Continuation bytes per event word."""
     return max(0, math.ceil((addr_bits(n_in) - HEAD_BITS) / CONT_BITS))
+
+
+def start_bytes(n_in: int) -> int:
+    """Bytes of a bitmap's first-block field (at least one)."""
+    return math.ceil(unsigned_bits(math.ceil(n_in / BLOCK_BITS) - 1) / CONT_BITS)
+
+
+def uart_divisor(clk_hz: float, baud: int) -> int:
+    """Clock cycles per UART bit; the rate error must stay well inside the 8N1 tolerance."""
+    divisor = round(clk_hz / baud)
+    if divisor < 4 or abs(clk_hz / divisor - baud) > 0.02 * baud:
+        raise ValueError(f"--baud: {baud} is not within 2% of {clk_hz / 1e6:g} MHz / an integer >= 4")
+    return divisor
 
 
 def spike_bytes(n_out: int) -> int:
@@ -92,6 +120,60 @@ def encode_events(addrs, n_in: int) -> bytes:
     for i in range(k):
         out[:, 1 + i] = (addrs >> (CONT_BITS * (k - 1 - i))) & 0x7F
     return out.tobytes()
+
+
+def encode_bitmap(addrs, n_in: int) -> bytes:
+    """A bitmap word for distinct input addresses, from the block of the first to that of the last."""
+    addrs = np.asarray(addrs, np.int64).reshape(-1)
+    if not addrs.size or addrs.min() < 0 or addrs.max() >= n_in or np.unique(addrs).size != addrs.size:
+        raise ValueError(f"bitmap: needs distinct addresses inside 0..{n_in - 1}")
+    first, last = addrs.min() // BLOCK_BITS, addrs.max() // BLOCK_BITS
+    bits = np.zeros((last - first + 1) * BLOCK_BITS, np.uint8)
+    bits[addrs - first * BLOCK_BITS] = 1
+    k = start_bytes(n_in)
+    start = [(int(first) >> (CONT_BITS * (k - 1 - i))) & 0x7F for i in range(k)]
+    return bytes([BITMAP, *start]) + np.packbits(bits.reshape(-1, BLOCK_BITS), axis=1, bitorder="little").tobytes()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Words the host sends in one go: events, then the command that closes them."""
+    data: bytes
+    words: int  # FIFO words it occupies on the board: its events and the command
+    command: int  # SYNC (more of the step follows) or STEP
+
+
+def step_chunks(counts, n_in: int, fifo_depth: int) -> list[Chunk]:
+    """One step's input counts [n_in] as chunks that respect the credit rule.
+
+    Every chunk but the last ends in SYNC, the last in STEP, and none has more than `fifo_depth`
+    words including its command. Each plane (module docstring) goes as the shorter of an address
+    list and a bitmap; a bitmap that does not fit a chunk's credit is cut at a block boundary.
+    """
+    if fifo_depth < 2:
+        raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
+    counts = np.asarray(counts)
+    if counts.shape != (n_in,) or (counts.size and counts.min() < 0):
+        raise ValueError(f"counts: expected {n_in} counts >= 0, got shape {counts.shape}")
+    per = fifo_depth - 1  # events per chunk
+    event_bytes = 1 + cont_bytes(n_in)
+    chunks, data, room = [], bytearray(), per
+    for plane in range(int(counts.max(initial=0))):
+        addrs = np.flatnonzero(counts > plane)
+        span = addrs[-1] // BLOCK_BITS - addrs[0] // BLOCK_BITS + 1
+        # A bitmap needs a whole block's worth of credit, hence fifo_depth > BLOCK_BITS.
+        bitmap = per >= BLOCK_BITS and 1 + start_bytes(n_in) + span < addrs.size * event_bytes
+        while addrs.size:
+            take = min(room, addrs.size)
+            if bitmap and take < addrs.size:  # cut between blocks
+                take = int(np.searchsorted(addrs, addrs[take] // BLOCK_BITS * BLOCK_BITS))
+            if take == 0:
+                chunks.append(Chunk(bytes(data) + bytes([SYNC]), per - room + 1, SYNC))
+                data, room = bytearray(), per
+                continue
+            data += (encode_bitmap if bitmap else encode_events)(addrs[:take], n_in)
+            addrs, room = addrs[take:], room - take
+    return chunks + [Chunk(bytes(data) + bytes([STEP]), per - room + 1, STEP)]
 
 
 def model_digest(art) -> int:
@@ -171,16 +253,3 @@ def info_bytes(info: Info) -> bytes:
     """The INFO payload (after the header) as the board sends it; without the load status, which
     the board sends from its loader."""
     return b"".join(getattr(info, name).to_bytes(n, "little") for name, n in INFO_FIELDS)
-
-
-def step_words(events: np.ndarray, fifo_depth: int) -> list[tuple[np.ndarray, int]]:
-    """Split one step's events into chunks that respect the credit rule.
-
-    Returns (addresses, closing command) pairs: every chunk but the last ends in SYNC, the last
-    in STEP, and no chunk has more than `fifo_depth` words including its command.
-    """
-    if fifo_depth < 2:
-        raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
-    per = fifo_depth - 1
-    chunks = [events[i:i + per] for i in range(0, max(len(events), 1), per)]
-    return [(c, SYNC if i < len(chunks) - 1 else STEP) for i, c in enumerate(chunks)]

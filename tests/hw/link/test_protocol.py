@@ -11,17 +11,32 @@ from hw.link import protocol as P
 from hw.link.image import LoadStatus
 
 
-def decode_events(data: bytes, n_in: int) -> list[int]:
-    """Reference decoder written from the module docstring, independent of encode_events."""
-    out, value, left = [], 0, 0
+def decode_stream(data: bytes, n_in: int) -> tuple[list[int], list[int]]:
+    """Reference decoder written from the module docstring, independent of the encoders:
+    (event addresses, command bytes) of a host -> board byte stream."""
+    events, commands, mode, value, left, base = [], [], None, 0, 0, 0
     for b in data:
-        if b >> 6 == 0b10:
-            value, left = b & 0x3F, P.cont_bytes(n_in)
+        if b >> 6 == 0b11:
+            mode = None
+            if b == 0xC4:  # bitmap
+                mode, value, left = "start", 0, P.start_bytes(n_in)
+            else:
+                commands.append(b)
+        elif b >> 6 == 0b10:
+            mode, value, left = "event", b & 0x3F, P.cont_bytes(n_in)
+        elif mode in ("event", "start"):
+            value, left = (value << 7) | b, left - 1
+        elif mode == "blocks":
+            events += [base + i for i in range(7) if b >> i & 1]
+            base += 7
         else:
-            value, left = (value << 7) | (b & 0x7F), left - 1
-        if left == 0:
-            out.append(value)
-    return out
+            raise AssertionError(f"continuation byte 0x{b:02x} without a head")
+        if mode == "event" and left == 0:
+            events.append(value)
+            mode = None
+        elif mode == "start" and left == 0:
+            mode, base = "blocks", 7 * value
+    return events, commands
 
 
 @pytest.mark.parametrize("n_in", [1, 64, 65, 100, 2312, 8192, 8193, 1 << 16])
@@ -29,9 +44,65 @@ def test_event_words_round_trip(n_in):
     addrs = np.random.default_rng(n_in).integers(0, n_in, 50)
     data = P.encode_events(addrs, n_in)
     assert len(data) == 50 * (1 + P.cont_bytes(n_in))
-    assert decode_events(data, n_in) == addrs.tolist()
+    assert decode_stream(data, n_in) == (addrs.tolist(), [])
     heads = [b for b in data if b & 0x80]
     assert len(heads) == 50 and all(b >> 6 == 0b10 for b in heads)  # never looks like a command
+
+
+@pytest.mark.parametrize("n_in, density, max_count, fifo_depth", [
+    (1, 1.0, 1, 8), (7, 1.0, 3, 8), (64, 0.3, 1, 256), (64, 1.0, 1, 8), (100, 0.5, 2, 8), (100, 0.02, 3, 8),
+    (784, 0.15, 1, 256), (784, 0.9, 2, 256), (2312, 0.4, 1, 256), (8193, 0.5, 1, 4), (1 << 16, 0.01, 2, 256)])
+def test_step_chunks_round_trip_within_the_credit(n_in, density, max_count, fifo_depth):
+    rng = np.random.default_rng(n_in)
+    counts = rng.integers(1, max_count + 1, n_in) * (rng.random(n_in) < density)
+    chunks = P.step_chunks(counts, n_in, fifo_depth)
+    got = []
+    for i, chunk in enumerate(chunks):
+        events, commands = decode_stream(chunk.data, n_in)
+        assert commands == [P.STEP if i == len(chunks) - 1 else P.SYNC] and chunk.data[-1] == chunk.command
+        assert chunk.words == len(events) + 1 <= fifo_depth
+        got += events
+    np.testing.assert_array_equal(np.bincount(got, minlength=n_in), counts)
+
+
+def test_dense_steps_cost_a_bitmap_and_sparse_ones_an_address_list():
+    n_in = 784
+    full = P.step_chunks(np.ones(n_in, int), n_in, 256)
+    assert len(full) == 4  # 784 events, 255 per chunk
+    # 112 blocks of 7 inputs, a head and a one-byte first block per chunk, and its command
+    assert sum(len(c.data) for c in full) == 112 + len(full) * (2 + 1)
+    counts = np.zeros(n_in, int)
+    counts[[3, 500]] = 1
+    counts[500] = 2  # a repeat: plane 1 holds input 500 once more
+    (sparse,) = P.step_chunks(counts, n_in, 256)
+    assert sparse.data == P.encode_events([3, 500, 500], n_in) + bytes([P.STEP])
+    # blocks 1..3 (inputs 7..27): 10, 12, 13 = bits 3, 5, 6 of block 1; block 2 empty; 27 = bit 6 of block 3
+    assert P.encode_bitmap([10, 12, 13, 27], n_in) == bytes([0xC4, 1, 0b110_1000, 0, 0b100_0000])
+
+
+def test_step_chunks_refuse_bad_counts():
+    with pytest.raises(ValueError, match="counts"):
+        P.step_chunks(np.ones(5, int), 6, 8)
+    with pytest.raises(ValueError, match="counts"):
+        P.step_chunks(-np.ones(6, int), 6, 8)
+    with pytest.raises(ValueError, match="bitmap"):
+        P.encode_bitmap([1, 1], 6)
+
+
+def test_default_baud_is_exact_at_the_icebreaker_clock():
+    assert P.uart_divisor(24e6, P.DEFAULT_BAUD) == 8 and 24e6 / 8 == P.DEFAULT_BAUD
+    with pytest.raises(ValueError, match="--baud: 2500000 is not within 2%"):
+        P.uart_divisor(24e6, 2_500_000)  # 24 MHz / 10 = 2.4 Mbaud: 4 % off
+
+
+def test_host_checks_the_baud_rate_against_the_board_clock():
+    from hw.link.host import check_baud
+
+    board = P.Info(n_in=64, n_out=10, fifo_depth=256, clock_hz=24_000_000, model=0)
+    check_baud(board, 3_000_000)
+    check_baud(board, 115_200)
+    with pytest.raises(P.ProtocolError, match="--baud 2500000: the board's 24 MHz clock cannot make it"):
+        check_baud(board, 2_500_000)
 
 
 def test_one_byte_per_event_up_to_64_inputs():
@@ -93,14 +164,6 @@ def test_held_flag_is_an_error_on_step_and_ack():
         P.decode_step(bytes([0xA8, 0, 0, 0, 0, 0, 0]), 10)
     with pytest.raises(P.ProtocolError, match="holds its core"):
         P.decode_ack(bytes([0xB8]))
-
-
-@pytest.mark.parametrize("n_events", [0, 1, 7, 8, 20])
-def test_step_chunks_respect_the_credit(n_events):
-    chunks = P.step_words(np.arange(n_events), fifo_depth=8)
-    assert np.concatenate([c for c, _ in chunks]).tolist() == list(range(n_events))
-    assert all(len(c) + 1 <= 8 for c, _ in chunks)
-    assert [cmd for _, cmd in chunks] == [P.SYNC] * (len(chunks) - 1) + [P.STEP]
 
 
 def test_model_digest_follows_the_weights():

@@ -10,34 +10,32 @@ from hw.link import protocol as P
 from hw.rtlsim import runner
 from hw.gateware.perf import step_cycles
 from hw.gateware.uart import UARTBridge
-from sim.artifact import Artifact, Layer, load
+from sim.artifact import Artifact, load
+from sim.testing import random_artifact
 from data import spikes_for
 from sim.reference import run
 
-CLOCK_HZ = 100e6  # the bench's 10 ns clock
-DIVISOR = 8  # fastest UART the receiver handles comfortably: keeps the simulation short
+CLOCK_HZ = 24e6  # the iCEBreaker's core clock: the default baud rate is 8 clocks per bit
+DIVISOR = P.uart_divisor(CLOCK_HZ, P.DEFAULT_BAUD)
+BENCH_CLOCK_NS = 10  # uart_bench.py's clock: the same cycles as at 24 MHz in less simulated time
 SIMULATOR = "icarus"
 
 
-def random_artifact(seed: int, shape=(100, 16, 12), max_count: int = 2) -> Artifact:
-    """A small net whose input needs a continuation byte per event (n_in > 64) and whose output
-    spans two spike bytes; thresholds low enough that every layer fires."""
-    rng = np.random.default_rng(seed)
-    layers = []
-    for k, (n_in, n_out) in enumerate(zip(shape, shape[1:])):
-        w = rng.integers(-8, 8, (n_out, n_in)) * (rng.random((n_out, n_in)) < 0.5)
-        layers.append(Layer.from_dense(w, w_bits=4, theta=rng.integers(3, 12, n_out), leak_b=rng.integers(128, 256, n_out),
-                                       leak_f=8, reset=("subtract", "zero")[k % 2]))
-    return Artifact.create(layers, input_max_count=max_count, steps=6, meta={"source": "test"})
+def small_net(seed: int) -> Artifact:
+    """A 100-16-12 net: each input event needs a continuation byte (n_in > 64), the output spans
+    two spike bytes, thresholds low enough that every layer fires, one layer of each reset mode."""
+    return random_artifact(np.random.default_rng(seed), (100, 16, 12), density=0.5, theta=(3, 11),
+                           betas=(0.5, 0.625, 0.75, 0.875, 0.9375), resets=("subtract", "zero"),
+                           input_max_count=2, steps=6)
 
 
 def simulate(art, counts: np.ndarray, tmp_path: Path, fifo_depth: int):
     """Run both benches of uart_bench.py; return (spikes [B, T, n_out], cycles [B, T], info, error-run spikes)."""
-    top = UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=fifo_depth)
+    top = UARTBridge(art, clk_hz=CLOCK_HZ, baud=P.DEFAULT_BAUD, fifo_depth=fifo_depth)
     build_dir = runner.build(verilog.convert(top, name="uart_top", emit_src=False), "uart_top", SIMULATOR)
     out = tmp_path / "out.npz"
     job = tmp_path / "job.npz"
-    np.savez(job, counts=np.asarray(counts).transpose(1, 0, 2), bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), out=str(out))
+    np.savez(job, counts=np.asarray(counts).transpose(1, 0, 2), bit_ns=DIVISOR * BENCH_CLOCK_NS, out=str(out))
     runner.run(build_dir, "uart_top", SIMULATOR, "uart_bench", Path(__file__).parent,
                    env={"HW_JOB": str(job)}, test_dir=tmp_path)
     r = np.load(out)
@@ -52,6 +50,7 @@ def assert_same_spikes(expected: np.ndarray, got: np.ndarray) -> None:
                           f"sim.reference {expected[tuple(bad[0])]} ({len(bad)} mismatches)")
 
 
+@pytest.mark.simulator(SIMULATOR)
 @pytest.mark.parametrize("case", ["bundled", "random"])
 def test_uart_link_matches_reference(case, tmp_path):
     if case == "bundled":
@@ -59,7 +58,7 @@ def test_uart_link_matches_reference(case, tmp_path):
         counts, _ = spikes_for(art, split="test", limit=2)
         fifo_depth = 256
     else:
-        art = random_artifact(1)
+        art = small_net(1)
         rng = np.random.default_rng(2)
         counts = rng.integers(0, 3, (art.steps, 3, art.n_in)) * (rng.random((art.steps, 3, art.n_in)) < 0.3)
         counts[0, 0] = 2  # every input twice: 200 events, many FIFO credits (SYNC) in one step
