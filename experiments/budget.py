@@ -227,12 +227,12 @@ def compress_layers(comp: Compressor, sparsity: float, layer_bits: list[int], *,
 
 
 def best_uniform(comp: Compressor, sparsities, bits, within, *, steps: int, input_max_count: int,
-                 meta: dict | None = None) -> dict[int, tuple[float, Artifact]]:
+                 meta: dict | None = None, progress_bar: bool = True) -> dict[int, tuple[float, Artifact]]:
     """Per width, the least sparse grid point of `Compressor.compress` inside the budget
     (`within(art)` says), found by bisection: fewer weights always take less memory."""
     found = {}
     grid = sorted(sparsities)
-    for b in bits:
+    for b in progress(bits, desc="uniform points", unit="width", disable=not progress_bar):
         lo, hi, best = 0, len(grid) - 1, None
         while lo <= hi:
             mid = (lo + hi) // 2
@@ -344,6 +344,7 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     comp = Compressor(float_layers(model), calibrate(model, counts, progress=not quiet), args.method,
                       progress=not quiet)
+    comp.traces  # the OBS traces, when the method has them, now: the timings below leave them out
     traced = time.perf_counter()
     if auto:
         layer_bits, losses = auto_bits(comp, args.sparsity, args.max_loss)
@@ -379,7 +380,7 @@ def _run(args) -> int:
         print(f"integer test accuracy {acc:.4f}")
     print(f"traces {traced - t0:.1f} s, per-layer table {search - traced:.1f} s, search {elapsed:.2f} s -> {args.out}")
     if args.compare:
-        found = best_uniform(comp, args.sparsities, args.bits, within, **shape, meta=meta)
+        found = best_uniform(comp, args.sparsities, args.bits, within, **shape, meta=meta, progress_bar=not quiet)
         if not found:
             print("uniform: no grid point fits")
         rows = []
