@@ -12,6 +12,7 @@ import numpy as np
 from hw.link import protocol as P
 from hw.gateware.perf import step_cycles
 from hw.gateware.plan import plan
+from hw.gateware.uart import FIFO_DEPTH
 
 SPRAM_CELL = "SB_SPRAM256KA"
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
@@ -76,10 +77,12 @@ def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str
     they give at the achieved fmax, and the UART link's own limit."""
     lower, upper = step_cycles(art, counts)
     steps = counts.shape[0]
-    word = 1 + P.cont_bytes(art.n_in)
-    sent = counts.sum(axis=(0, 2)) * word + steps + 1  # events, one STEP per step, CLEAR
-    received = steps * P.step_reply_len(art.n_out) + 1
-    link_bytes = np.maximum(sent, received)  # full duplex: the busier direction bounds the rate
+    link_bytes = np.empty(counts.shape[1])
+    for i in range(counts.shape[1]):  # the bytes hw.link.host.Link sends and receives
+        chunks = [c for step in counts[:, i] for c in P.step_chunks(step, art.n_in, FIFO_DEPTH)]
+        sent = 1 + sum(len(c.data) for c in chunks)  # CLEAR, then the steps
+        received = 1 + steps * P.step_reply_len(art.n_out) + (len(chunks) - steps)  # an ACK per SYNC
+        link_bytes[i] = max(sent, received)  # full duplex: the busier direction bounds the rate
     return {"workload": workload, "samples": int(counts.shape[1]), "steps": int(steps),
             "cycles_per_step": {"mean_lower": round(float(lower.mean()), 1), "mean_upper": round(float(upper.mean()), 1),
                                 "max_upper": int(upper.max())},

@@ -79,6 +79,14 @@ def test_model_memory_totals_match_the_artifact():
     assert mm["total"]["dense_bits"] == sum(l.n_in * l.n_out * l.w_bits for l in art.layers)
 
 
+def test_throughput_counts_the_bytes_of_dense_steps_as_bitmaps():
+    art = load()  # 64 inputs: a bitmap is a head, a first-block byte and 10 blocks of 7 inputs
+    counts = np.ones((art.steps, 1, art.n_in), np.uint8)
+    th = report.throughput(art, 24e6, 3_000_000, counts, "every input once per step")
+    assert th["uart_bytes_per_sample"] == 1 + art.steps * (1 + 1 + 10 + 1)  # CLEAR, then bitmap + STEP per step
+    assert th["uart_samples_per_s"] == pytest.approx(3_000_000 / 10 / (1 + art.steps * 13), abs=0.1)
+
+
 def test_throughput_and_table():
     art = load()
     counts = np.zeros((art.steps, 1, art.n_in), np.uint8)
