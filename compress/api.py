@@ -96,6 +96,8 @@ def compress(model, counts, *, method: str = "osbc", sparsity: float = 0.9, bits
     torch.manual_seed(seed)
     calib = calibrate(model, counts, current=method == "obc", progress=progress)
     comp = Compressor(layers, calib, method, allocation=allocation, damp=damp, progress=progress, **compressor_options)
+    if sparsity > 0:
+        comp.traces  # computed on first use: the costly phase, with its own bar, before the read-out's
     with step(f"{method}: masks, refit and {bits}-bit quantisation at sparsity {sparsity:g}", disable=not progress):
         return comp.compress(sparsity, bits, steps=counts.shape[0] if steps is None else steps,
                              input_max_count=max(1, int(counts.max(initial=0))) if input_max_count is None
