@@ -61,7 +61,7 @@ BITMAP = COMMAND_TAG | 4  # opens a bitmap word: expanded into events by the boa
 BLOCK_BITS = 7  # inputs per bitmap block byte
 
 # iCEBreaker: 24 MHz / 3 Mbaud = 8 clocks per bit exactly, and the FT2232H makes 3 Mbaud exactly
-# (12 MHz / 4); 3 Mbaud is also the top rate of the FT231X on the ULX3S.
+# (12 MHz / 4). At the ULX3S's 50 MHz it is 2 % off (17 clocks): --baud 2000000 is exact there.
 DEFAULT_BAUD = 3_000_000
 
 REPLY_STEP, REPLY_ACK, REPLY_INFO, REPLY_INFO_LOAD = 0xA0, 0xB0, 0xD0, 0xE0

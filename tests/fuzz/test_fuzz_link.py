@@ -42,7 +42,7 @@ def session():
     info = P.Info(n_in=7, n_out=9, fifo_depth=FIFO, clock_hz=12_000_000, model=P.model_digest(art))
     stream = bytes([P.REPLY_ACK])  # CLEAR
     for t, step in enumerate(counts):
-        chunks = P.step_words(reference.events_of(step), FIFO)
+        chunks = P.step_chunks(step, info.n_in, FIFO)
         stream += bytes([P.REPLY_ACK]) * (len(chunks) - 1)  # SYNC between the chunks of a step
         stream += (bytes([P.REPLY_STEP]) + np.packbits(spikes[t], bitorder="little").tobytes()
                    + (100 + t).to_bytes(P.CYCLE_BYTES, "little"))
