@@ -112,6 +112,7 @@ def run_steps(steps: list[Step], cwd: Path, bar: tqdm) -> RunResult:
     for step in steps:
         cmd = resolve(step.tool)
         result.tools[step.tool] = cmd
+        bar.set_postfix_str("", refresh=False)  # the last stage's tool line does not belong to this one
         bar.set_description(step.label + _first_use(cmd))
         tail = deque(maxlen=25)
         start = shown = time.monotonic()
