@@ -28,7 +28,7 @@ from compress.calibrate import Calibration, calibrate
 from compress.pipeline import Compressor
 from compress.snntorch_import import build_model, float_layers, run_float
 
-TARGETS = ((0.9, 4), (0.97, 4), (0.0, 4))  # (sparsity, bits): pruned + quantised, and dense quantised
+DENSE, PRUNED = ((0.0, 4),), ((0.9, 4), (0.97, 4))  # (sparsity, bits): dense quantised (needs no traces), pruned
 
 
 def synthetic_events(n: int, steps: int, seed: int, side: int = 34, rate: float = 0.15) -> np.ndarray:
@@ -82,15 +82,14 @@ def timed(fn, *args, **kw):
     return out, time.perf_counter() - t0
 
 
-def readouts(comp: Compressor, table: Table) -> None:
-    """Masks + fit, then quantisation (and the max-rule ablation), at every target; one row each."""
-    for sparsity, bits in TARGETS:
+def readouts(comp: Compressor, table: Table, targets) -> None:
+    """Masks + fit, then quantisation (and the max-rule ablations), at every target; one row each."""
+    for sparsity, bits in targets:
         label = f"{sparsity:.0%} + {bits} bit" if sparsity else f"dense {bits} bit"
         keeps, t_mask = timed(comp.masks, sparsity)
         fitted, t_fit = timed(comp.weights, keeps)
-        if sparsity:
-            table.add(f"{label}: masks + fit", t_mask + t_fit, " / ".join(
-                f"{comp.relative_loss(k, w):.4g}" for k, w in enumerate(fitted)))
+        table.add(f"{label}: masks + fit", t_mask + t_fit, " / ".join(
+            f"{comp.relative_loss(k, w):.4g}" for k, w in enumerate(fitted)))
         quant, t_q = timed(comp.quantise, fitted, keeps, bits)
         table.add(f"{label}: GPTQ", t_q, " / ".join(
             f"{comp.relative_loss(k, q * s[:, None]):.4g}" for k, (q, s) in enumerate(quant)))
@@ -137,16 +136,18 @@ def main(argv=None) -> None:
 
     layer = Table(f"One 2312->256 layer (T = {args.steps}), {max(threads)} threads:", device)
     comp = Compressor(float_layers(model)[:1], one, "osbc", device=device, threads=max(threads), progress=False)
+    readouts(comp, layer, DENSE)
     trace_s = timed(lambda: comp.traces)[1]
     layer.add("OBS traces (all rows, all sparsities)", trace_s)
-    readouts(comp, layer)
+    readouts(comp, layer, PRUNED)
     del comp
 
     net = Table("Whole 2312-256-10 net (losses per layer), LAMP allocation:", device)
     net.add(f"calibration (forward pass + Hessians, {args.calib} x T={args.steps})", t_calib)
     comp = Compressor(float_layers(model), calib, "osbc", device=device, threads=max(threads), progress=False)
+    readouts(comp, net, DENSE)
     net.add("OBS traces, both layers", timed(lambda: comp.traces)[1])
-    readouts(comp, net)
+    readouts(comp, net, PRUNED)
     del comp
 
     if device.type == "cpu" and len(threads) > 1:
