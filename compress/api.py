@@ -94,7 +94,8 @@ def compress(model, counts, *, method: str = "osbc", sparsity: float = 0.9, bits
         raise ValueError("counts: event counts must be >= 0")
     layers = float_layers(model)
     torch.manual_seed(seed)
-    calib = calibrate(model, counts, current=method == "obc", progress=progress)
+    calib = calibrate(model, counts, current=method == "obc", progress=progress,
+                      device=compressor_options.get("device"))  # the Hessians where the compressor works
     comp = Compressor(layers, calib, method, allocation=allocation, damp=damp, progress=progress, **compressor_options)
     if sparsity > 0:
         comp.traces  # computed on first use: the costly phase, with its own bar, before the read-out's

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from console.progress import progress as progress_bar
 
-from sim.artifact import Artifact, MemoryAccount
+from sim.artifact import Artifact, MemoryAccount, check_w_bits
 
 from . import osbc
 from .allocate import RULES, check_sparsity, prune_counts
@@ -33,10 +33,7 @@ from .snntorch_import import FloatLayer, integer_layer
 METHODS = ("osbc", "obc", "magnitude", "rtn")
 
 
-def check_bits(bits: int) -> int:
-    if not isinstance(bits, (int, np.integer)) or not 2 <= bits <= 8:
-        raise ValueError(f"bits: must be an integer in 2..8, got {bits}")
-    return int(bits)
+check_bits = check_w_bits  # the format owns the supported widths
 
 
 @dataclass
@@ -51,6 +48,14 @@ class LayerReport:
 
 
 class Compressor:
+    """One model, method and calibration set, read out at any sparsity and bit width.
+
+    Holds the float layers (`layers`, weights [n_out, n_in]), the calibration Hessians, the damped
+    Hessians and OBS removal traces of osbc/obc (computed once, on the first pruned read-out: the
+    costly part), and the dense membrane energy per layer that losses are relative to. `compress(sparsity,
+    bits, steps=T)` returns the integer `Artifact` and one `LayerReport` per layer.
+    """
+
     def __init__(self, layers: list[FloatLayer], calib: Calibration, method: str, *, allocation: str = "lamp",
                  damp: float = 0.01, group_frac: float = 1 / 256, dtype=torch.float32, device=None,
                  threads: int | None = None, progress: bool = True):
