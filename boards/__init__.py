@@ -47,7 +47,6 @@ class Board:
     target_hz: float  # default core clock (made by the PLL)
     budget: dict[str, int]  # lut (LUT4), ebr (blocks), spram (blocks), dsp, io: what the part offers
     pnr_args: tuple[str, ...]  # nextpnr device and package options
-    spram_bits: int = 0  # per SPRAM block; undefined at power-up, never pre-loaded
 
 
 _UP5K = {"lut": 5280, "ebr": 30, "spram": 4, "dsp": 8, "io": 39}
@@ -58,8 +57,8 @@ _ECP5 = {"LFE5U-12F": {"lut": 24288, "ebr": 56, "spram": 0, "dsp": 28, "io": 197
          "LFE5U-85F": {"lut": 83640, "ebr": 208, "spram": 0, "dsp": 156, "io": 205}}
 
 BOARDS = {b.name: b for b in [
-    Board("icebreaker", ICEBreakerPlatform, ICE40, "clk12", 12e6, 24e6, _UP5K, _UP5K_PNR, 256 * 1024),
-    Board("icesugar", ICESugarPlatform, ICE40, "clk12", 12e6, 24e6, _UP5K, _UP5K_PNR, 256 * 1024),
+    Board("icebreaker", ICEBreakerPlatform, ICE40, "clk12", 12e6, 24e6, _UP5K, _UP5K_PNR),
+    Board("icesugar", ICESugarPlatform, ICE40, "clk12", 12e6, 24e6, _UP5K, _UP5K_PNR),
     *(Board(f"ulx3s-{p.device[-3:].lower()}", p, ECP5, "clk25", 25e6, 50e6, _ECP5[p.device],
             (f"--{p.device[-3:-1]}k", "--package", "CABGA381", "--speed", p.speed))
       for p in (ULX3S_12F_Platform, ULX3S_25F_Platform, ULX3S_45F_Platform, ULX3S_85F_Platform)),
