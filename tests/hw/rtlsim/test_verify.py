@@ -7,8 +7,9 @@ from hw.rtlsim import verify
 
 
 @pytest.mark.simulator("icarus")
-def test_verify_bundled_model_reports_full_agreement(capsys):
-    assert verify.main(["--simulator", "icarus", "--samples", "2", "--chunk", "1"]) == 0
+@pytest.mark.parametrize("storage", ["auto", "csr"])  # the bundled model is stored dense by default
+def test_verify_bundled_model_reports_full_agreement(capsys, storage):
+    assert verify.main(["--simulator", "icarus", "--samples", "2", "--chunk", "1", "--storage", storage]) == 0
     out = capsys.readouterr().out
     assert "spike agreement: 6900/6900 (100.0000%), samples identical 2/2" in out
     assert "cycles per step: min" in out and re.search(r" (\d+)/\1 steps inside the bounds", out)
