@@ -53,10 +53,17 @@ def test_smoke_run_writes_reports_and_resumes(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["runs"]) == len(accuracy.plan(["digits"], list(accuracy.METHODS), [0.5, 0.9], 4, [4], [64], [0]))
     for r in results["runs"].values():
-        assert 0 <= r["accuracy"] <= 1
         assert r["achieved_sparsity"] >= r["sparsity"] - 0.01
+        # 10 classes: chance is 0.1. Every point up to 50 % sparsity keeps the model working, and
+        # at 90 % the second-order methods keep far more of it than magnitude pruning does.
+        if r["sparsity"] <= 0.5:
+            assert r["accuracy"] > 0.9, r
+    at90 = {r["method"]: r["accuracy"] for r in results["runs"].values() if r["sparsity"] == 0.9}
+    assert min(at90["osbc"], at90["obc"]) > at90["magnitude"] + 0.2, at90
     table = (tmp_path / "results.md").read_text()
-    assert "| osbc |" in table and "| magnitude |" in table and (tmp_path / "digits.png").stat().st_size > 0
+    assert "| osbc |" in table and "| magnitude |" in table
+    import matplotlib.image
+    assert matplotlib.image.imread(tmp_path / "digits.png").ndim == 3  # a real image, not an empty file
 
     def boom(*a, **k):
         raise AssertionError("a finished run was computed again")
