@@ -1,7 +1,6 @@
 """One regression test per case of the fuzzing report (issue 15) that this suite's owners fixed."""
 import io
 import json
-import time
 import tracemalloc
 import zipfile
 
@@ -37,13 +36,12 @@ def test_beta_one_with_a_billion_steps_is_refused_at_once(tmp_path, bundled):
     path, data = bundled
     for k in range(2):
         data[f"l{k}.leak_b"] = np.full_like(data[f"l{k}.leak_b"], 256)
-    start = time.monotonic()
+    # Refused from the declared value, before any bound is iterated (it used to iterate 10^9 steps).
     with pytest.raises(A.ArtifactError, match=r"steps: must be in 1\.\.16384"):
         A.load(save_members(path, {**data, "steps": np.array(10 ** 9)}))
     layer = A.Layer.from_dense([[-1]], w_bits=2, theta=1, leak_b=256)
     art = A.Artifact.create([layer], steps=A.MAX_STEPS)  # the longest legal β = 1 bound: iterated in full
     assert art.bound_steps == (A.MAX_STEPS,) and art.layers[0].v_min == -A.MAX_STEPS
-    assert time.monotonic() - start < 5
 
 
 def test_thresholds_beyond_32_bits_are_refused_not_wrapped():
