@@ -251,10 +251,10 @@ def best_uniform(comp: Compressor, sparsities, bits, within, *, steps: int, inpu
 def _floats(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    for v in values:
-        check_sparsity(v)
+        for v in values:
+            check_sparsity(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sparsities in [0, 1), got {text!r} ({e})") from None
     return tuple(sorted(set(values)))
 
 
@@ -263,10 +263,10 @@ def _bits(text: str):
         return text
     try:
         values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or comma-separated integers, got {text!r}") from None
-    for v in values:
-        check_w_bits(v)
+        for v in values:
+            check_w_bits(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or comma-separated widths in 2..8, got {text!r} ({e})") from None
     return tuple(sorted(set(values)))
 
 

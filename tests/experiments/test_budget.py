@@ -125,6 +125,14 @@ def test_cli_refuses_bad_input(argv, message, capsys):
     assert err.startswith(message) and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("argv, message", [(["--bits", "9"], "widths in 2..8"),
+                                           (["--sparsities", "0.5,1.2"], "sparsities in [0, 1)")])
+def test_cli_refuses_bad_grids(argv, message, capsys):
+    with pytest.raises(SystemExit) as done:
+        budget.main([*argv, "--out", "x.npz"])
+    assert done.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_cli_writes_an_artifact_that_fits(tmp_path, capsys):
     out = tmp_path / "net.npz"
     assert budget.main(["--fit", "icebreaker", "--sparsities", "0.9", "--bits", "2,4", "--calib", "32",
