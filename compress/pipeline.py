@@ -104,6 +104,11 @@ class Compressor:
         counts = prune_counts(self.start, sparsity, self.allocation)
         if not any(counts):
             return [np.ones(w.shape, bool) for w in self.start]
+        return self.masks_for(counts)
+
+    def masks_for(self, counts) -> list[np.ndarray]:
+        """Keep-masks removing counts[k] weights of layer k: in OBS order for osbc/obc (the
+        traces), by magnitude otherwise. Per-layer counts of one's own, e.g. a budget search's."""
         if self.hess is not None:
             return [osbc.select_mask(t, n) for t, n in zip(self.traces, counts)]
         return [osbc.magnitude_mask(w, n) for w, n in zip(self.start, counts)]

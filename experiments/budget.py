@@ -29,12 +29,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 from console.progress import add_quiet_option, progress
 
 import boards
 import data as datasets
-from compress import osbc
 from compress.allocate import check_sparsity
 from compress.api import load_model
 from compress.calibrate import calibrate
@@ -137,13 +135,6 @@ def fits(art: Artifact, board) -> bool:
 
 # --- tables --------------------------------------------------------------------------------------
 
-def layer_masks(comp: Compressor, counts) -> list[np.ndarray]:
-    """Keep-masks removing counts[k] weights of layer k, as `Compressor.masks` selects them."""
-    if comp.traces is not None:
-        return [osbc.select_mask(t, n) for t, n in zip(comp.traces, counts)]
-    return [osbc.magnitude_mask(w, n) for w, n in zip(comp.start, counts)]
-
-
 def tables(comp: Compressor, sparsities, bits, *, steps: int, input_max_count: int,
            progress_bar: bool = True) -> list[list[Option]]:
     """Per layer, an Option for every (sparsity, bits): every layer pruned to that sparsity and
@@ -153,7 +144,7 @@ def tables(comp: Compressor, sparsities, bits, *, steps: int, input_max_count: i
     points = list(itertools.product(sparsities, bits))
     bar = progress(total=len(points), desc="per-layer table", unit="point", disable=not progress_bar)
     for s in sparsities:
-        keeps = layer_masks(comp, [round(s * w.size) for w in comp.dense])
+        keeps = comp.masks_for([round(s * w.size) for w in comp.dense])
         fitted = comp.weights(keeps)
         for b in bits:
             quant = comp.quantise(fitted, keeps, b)
