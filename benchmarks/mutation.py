@@ -38,7 +38,7 @@ def report(results: str) -> str:
     for name, number, status in RESULT.findall(results):
         if status == "not":  # "not checked": outside --modules
             continue
-        module = name.split(".x")[0].rsplit(".", 1)[0] if ".x" in name else name.rsplit(".", 1)[0]
+        module = name.split(".x")[0]  # mutmut names a function f of module m "m.x_f" (methods "m.xǁCǁf")
         counts.setdefault(module, Counter())[status] += 1
         if status != "killed":
             survivors.append(f"{name}__mutmut_{number}")
@@ -48,11 +48,12 @@ def report(results: str) -> str:
         total.update(c)
         lines.append(row(module, c))
     lines.append(row("**all**", total))
-    lines += ["", f"Surviving mutants ({len(survivors)}):", ""]
+    lines += ["", f"Surviving mutants ({len(survivors)}; `mutmut show NAME` prints the whole diff):", "", "```"]
     for name in survivors:
-        diff = mutmut("show", name, capture_output=True).stdout.strip()
-        lines += ["```diff", diff, "```"]
-    return "\n".join(lines)
+        diff = mutmut("show", name, capture_output=True).stdout.splitlines()
+        changed = [line[1:].strip() for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        lines.append(f"{name}: {' -> '.join(changed)}")
+    return "\n".join(lines + ["```"])
 
 
 def row(module: str, c: Counter) -> str:

@@ -47,6 +47,16 @@ def test_matches_snntorch_spike_for_spike(rng, reset, beta_b):
         assert sum(int(s.sum()) for s in ours) > 0  # the comparison saw activity
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_thresholds_at_and_below_zero_match_snntorch(rng, reset):
+    """V(0) = 0 > θ decides r(1): θ = -1 starts as fired, θ = 0 does not (strict compare)."""
+    w = rng.integers(-3, 4, (4, 6))
+    layer = Layer.from_dense(w, w_bits=4, theta=[-1, 0, 1, 2], leak_b=192, leak_f=8, reset=reset)
+    art = Artifact.create([layer], steps=8)
+    counts = rng.integers(0, 2, (8, 16, 6))
+    assert np.array_equal(reference.run(art, counts).spikes[0], snntorch_spikes(art, counts)[0])
+
+
 def test_membranes_stay_inside_the_proven_bound(rng):
     art = random_artifact(rng, [10, 6], density=1, betas=(1.0,), steps=40)
     res = reference.run(art, rng.integers(0, 2, (40, 64, 10)), membranes=True)
@@ -112,6 +122,7 @@ def test_ties_go_to_the_lowest_index():
 @pytest.mark.parametrize("counts, match", [
     (np.zeros((3, 1, 5), np.int64), r"shape \[T, B, 4\]"),
     (np.full((3, 1, 4), 2), r"counts must lie in \[0, 1\]"),
+    (np.full((3, 1, 4), -1), r"counts must lie in \[0, 1\]"),
     (np.zeros((3, 1, 4), np.float32), "integer event counts"),
 ])
 def test_bad_input_is_refused(counts, match):
