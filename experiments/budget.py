@@ -239,26 +239,25 @@ def best_uniform(comp: Compressor, sparsities, bits, within, *, steps: int, inpu
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-        for v in values:
-            check_sparsity(v)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sparsities in [0, 1), got {text!r} ({e})") from None
-    return tuple(sorted(set(values)))
+def _grid(cast, check, what: str):
+    """argparse type: comma-separated values, each `check`ed, sorted and without repeats."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(cast(v) for v in text.split(","))
+            for v in values:
+                check(v)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r} ({e})") from None
+        return tuple(sorted(set(values)))
+    return parse
+
+
+_sparsities = _grid(float, check_sparsity, "sparsities in [0, 1)")
+_widths = _grid(int, check_w_bits, "widths in 2..8")
 
 
 def _bits(text: str):
-    if text == "auto":
-        return text
-    try:
-        values = tuple(int(v) for v in text.split(","))
-        for v in values:
-            check_w_bits(v)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or comma-separated widths in 2..8, got {text!r} ({e})") from None
-    return tuple(sorted(set(values)))
+    return text if text == "auto" else _widths(text)
 
 
 def table_text(chosen: list[tuple[Option, tuple[int, ...]]]) -> str:
@@ -282,7 +281,7 @@ def main(argv=None) -> int:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--fit", metavar="BOARD", help=f"the budget is a board: {', '.join(boards.BOARDS)}")
     budget.add_argument("--budget-bits", type=int, help="the budget is this many weight bits (synapse and row memories)")
-    p.add_argument("--sparsities", type=_floats, default=SPARSITIES, help="per-layer sparsities to consider")
+    p.add_argument("--sparsities", type=_sparsities, default=SPARSITIES, help="per-layer sparsities to consider")
     p.add_argument("--bits", type=_bits, default=BITS, help="widths to consider (default 2..8), or 'auto' with --max-loss")
     p.add_argument("--max-loss", type=float, help="with --bits auto: the largest relative membrane loss per layer")
     p.add_argument("--sparsity", type=float, default=0.9, help="with --bits auto: the sparsity (allocated as compress does)")
