@@ -73,8 +73,10 @@ def check_mutation(folder, raw: bytes, name: str, edits) -> None:
 
 
 @pytest.mark.parametrize("name", ["c.pt", "sd.pt", "n.nir"])
-def test_mutated_files_load_or_are_refused(tmp_path, originals, name):
-    @FUZZ
+@pytest.mark.parametrize("budget", [pytest.param(FUZZ, id="default"),
+                                    pytest.param(SLOW, id="many", marks=pytest.mark.slow)])
+def test_mutated_files_load_or_are_refused(tmp_path, originals, name, budget):
+    @budget
     @given(edits=EDITS)
     def fuzz(edits):
         check_mutation(tmp_path, originals[name], name, edits)
@@ -106,16 +108,5 @@ def test_random_state_dicts_load_or_are_refused(tmp_path, examples):
     @given(state=st.dictionaries(KEYS, TENSORS, max_size=6), spec=SPECS)
     def fuzz(state, spec):
         check_state_dict(tmp_path, state, spec)
-
-    fuzz()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["c.pt", "sd.pt", "n.nir"])
-def test_many_mutated_files(tmp_path, originals, name):
-    @SLOW
-    @given(edits=EDITS)
-    def fuzz(edits):
-        check_mutation(tmp_path, originals[name], name, edits)
 
     fuzz()
