@@ -243,7 +243,8 @@ def decode_info(reply: bytes) -> Info:
         values[name] = int.from_bytes(reply[pos:pos + n], "little")
         pos += n
     if "load" in values:
-        if values["load"] not in LoadStatus._value2member_map_ or values["load"] == LoadStatus.NONE:
+        known = {s.value for s in LoadStatus} - {LoadStatus.NONE.value}
+        if values["load"] not in known:
             raise ProtocolError(f"INFO reply: unknown load status {values['load']}")
         values["load"] = LoadStatus(values["load"])
     return Info(**values)
