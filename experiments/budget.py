@@ -39,9 +39,9 @@ from compress.calibrate import calibrate
 from compress.pipeline import METHODS, Compressor
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, integer_layer
 from data import user
-from experiments.sweep import WEIGHT_MEMORIES, stored_bits
+from experiments.sweep import stored_bits
 from hw.board import fit
-from hw.gateware.plan import SPRAM_KINDS, MemoryPlan, plan
+from hw.gateware.plan import MemoryPlan, plan
 from sim.artifact import Artifact, check_w_bits, save
 from sim.evaluate import evaluate
 
@@ -61,7 +61,7 @@ class Option:
 
     @property
     def weight_bits(self) -> int:
-        return sum(m.bits for m in self.memories if m.name.split(".")[1] in WEIGHT_MEMORIES)
+        return sum(m.bits for m in self.memories if m.holds_weights)
 
 
 # --- the allocator -------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def board_costs(option: Option, board) -> list[tuple[int, int]]:
     """(block RAMs, SPRAM blocks) of the layer for every way of putting its weight memories in
     SPRAM: whole blocks at the best aspect ratio, as hw.board.fit's upper figure counts them."""
     shapes = board.family.ebr_shapes
-    movable = [m for m in option.memories if m.name.split(".")[1] in SPRAM_KINDS] if board.budget["spram"] else []
+    movable = [m for m in option.memories if m.holds_weights] if board.budget["spram"] else []
     costs = []
     for r in range(len(movable) + 1):
         for to_spram in itertools.combinations(movable, r):

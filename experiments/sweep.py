@@ -44,7 +44,6 @@ from hw.board.toolchain import ToolError
 from hw.gateware.plan import GeneratorError, memories, plan
 
 BASELINE = ("rtn", 0.0, 8)
-WEIGHT_MEMORIES = ("synapses", "rows")  # what the chip stores of the weights (hw/gateware/plan.py)
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def stored_bits(art) -> int | None:
     """Weight bits as the generated core stores them (CSR or dense rows, whichever is smaller per
     layer), not the CSR size; None when the generator refuses the model."""
     try:
-        return sum(m.bits for m in memories(plan(art)) if m.name.split(".")[1] in WEIGHT_MEMORIES)
+        return sum(m.bits for m in memories(plan(art)) if m.holds_weights)
     except GeneratorError:
         return None
 

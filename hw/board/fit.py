@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import boards
 
-from hw.gateware.plan import SPRAM_DEPTH, SPRAM_KINDS, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, spram_image
+from hw.gateware.plan import SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, spram_image
 from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
@@ -86,7 +86,7 @@ def place(art, board) -> tuple[str, ...]:
     if not board.budget["spram"] or ebr_range(mems, board)[1] <= board.budget["ebr"]:
         return ()
     shapes = board.family.ebr_shapes
-    movable = sorted((m for m in mems if m.name.split(".")[-1] in SPRAM_KINDS),
+    movable = sorted((m for m in mems if m.holds_weights),
                      key=lambda m: -blocks(m.depth, m.width, shapes))[:MAX_CHOICES]
     high = ebr_range(mems, board)[1]
 
@@ -120,7 +120,7 @@ def _advice(art, board, est: Estimate) -> str:
     per_synapse = sum(len(p.synapses) * p.syn_width for p in csr) / max(nnz, 1)
     ptr_bits = sum(len(p.rows) * 2 * p.ptr_width for p in csr)
     fixed = sum(m.bits for m in est.memories
-                if m.name.split(".")[-1] not in SPRAM_KINDS and m.bits > board.family.ebr_bits)
+                if not m.holds_weights and m.bits > board.family.ebr_bits)
     in_ebr = (board.budget["ebr"] * board.family.ebr_bits - fixed - ptr_bits) / per_synapse
     in_spram = board.budget["spram"] * SPRAM_DEPTH // math.ceil(per_synapse / SPRAM_WIDTH)
     total = sum(l.n_in * l.n_out for l in art.layers)
@@ -138,7 +138,7 @@ def _advice(art, board, est: Estimate) -> str:
 
 def _short(est: Estimate, board) -> list[str]:
     """What the estimate needs beyond the board: 'resource: needs >= n of m' per resource."""
-    spram_need = sum(m.spram_blocks for m in est.memories if m.name.split(".")[-1] in SPRAM_KINDS)
+    spram_need = sum(m.spram_blocks for m in est.memories if m.holds_weights)
     return [f"{name}: needs >= {need} of {have}" for name, need, have in (
         ("block RAM (EBR)", est.ebr[0], board.budget["ebr"]),
         # When even block RAM plus SPRAM is short, say what all read-only memories in SPRAM would take.

@@ -21,7 +21,7 @@ PARAMS = ("theta", "bias", "leak_b")  # per-neuron constants, in ROM word order
 # there (loaded at boot); membranes need a read and a write per clock and stay in block RAM.
 SPRAM_DEPTH = 1 << 14
 SPRAM_WIDTH = 16
-SPRAM_KINDS = ("synapses", "rows")  # the memories SPRAM may hold
+WEIGHT_KINDS = ("synapses", "rows")  # the weights' memories: read-only after boot, so SPRAM may hold them
 
 
 class GeneratorError(ValueError):
@@ -62,6 +62,15 @@ class MemoryPlan:
     @property
     def bits(self) -> int:
         return self.depth * self.width
+
+    @property
+    def kind(self) -> str:
+        """What it holds: the last part of its name ("synapses", "rows", "membrane", "params", "fifo")."""
+        return self.name.rsplit(".", 1)[-1]
+
+    @property
+    def holds_weights(self) -> bool:
+        return self.kind in WEIGHT_KINDS
 
     @property
     def spram_rows(self) -> int:
@@ -205,7 +214,7 @@ def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
 
 def place_spram(plans: list[LayerPlan], names) -> list[LayerPlan]:
     """Give each named memory whole SPRAM blocks, in layer order from block 0."""
-    eligible = [m.name for p in plans for m in p.memories() if m.name.split(".")[1] in SPRAM_KINDS]
+    eligible = [m.name for p in plans for m in p.memories() if m.holds_weights]
     names = eligible if names == "all" else list(names)
     unknown = sorted(set(names) - set(eligible))
     if unknown:
@@ -215,7 +224,7 @@ def place_spram(plans: list[LayerPlan], names) -> list[LayerPlan]:
         spram = {}
         for m in p.memories():
             if m.name in names:
-                spram[m.name.split(".")[1]] = block
+                spram[m.kind] = block
                 block += m.spram_blocks
         placed.append(replace(p, spram=spram) if spram else p)
     return placed
