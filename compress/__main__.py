@@ -24,7 +24,7 @@ import data as datasets
 from console.progress import add_quiet_option
 from data import user
 from sim.evaluate import evaluate
-from sim.artifact import save
+from sim.artifact import memory_total, save
 
 from .api import compress, load_model
 from .pipeline import METHODS, check_bits
@@ -53,16 +53,20 @@ def check_writable(out: Path) -> None:
 
 
 def summary(reports, accuracy: float | None) -> str:
-    head = f"{'layer':>5} {'shape':>10} {'sparsity':>8} {'nnz':>7} {'CSR bits':>9} {'dense bits':>10} " \
+    head = f"{'layer':>5} {'shape':>10} {'sparsity':>8} {'nnz':>7} {'stored bits':>11} {'as':>6} {'/ floor':>7} " \
            f"{'loss pruned':>11} {'loss +quant':>11}"
     lines = [head, "-" * len(head)]
     for k, r in enumerate(reports):
-        lines.append(f"{k:>5} {f'{r.n_in}x{r.n_out}':>10} {r.sparsity:>8.4f} {r.nnz:>7} {r.memory.csr_bits:>9} "
-                     f"{r.memory.dense_bits:>10} {r.loss_pruned:>11.4g} {r.loss_quantised:>11.4g}")
+        m = r.memory
+        lines.append(f"{k:>5} {f'{r.n_in}x{r.n_out}':>10} {r.sparsity:>8.4f} {r.nnz:>7} {m.stored_bits:>11} "
+                     f"{m.encoding:>6} {m.ratio:>7.2f} {r.loss_pruned:>11.4g} {r.loss_quantised:>11.4g}")
     nnz = sum(r.nnz for r in reports)
     total = sum(r.n_in * r.n_out for r in reports)
-    lines.append(f"{'all':>5} {'':>10} {1 - nnz / total:>8.4f} {nnz:>7} {sum(r.memory.csr_bits for r in reports):>9} "
-                 f"{sum(r.memory.dense_bits for r in reports):>10}")
+    mem = memory_total([r.memory for r in reports])
+    lines.append(f"{'all':>5} {'':>10} {1 - nnz / total:>8.4f} {nnz:>7} {mem['stored_bits']:>11} {'':>6} "
+                 f"{mem['ratio']:>7.2f}")
+    lines.append("stored bits: the weight memories as the FPGA core holds them (sim/storage.py); floor: "
+                 "log2 C(n_in·n_out, nnz) + nnz·bits")
     lines.append("membrane loss: |dW X~|^2 / |W X~|^2 on the calibration traces, per layer")
     if accuracy is not None:
         lines.append(f"integer model test accuracy: {accuracy:.4f}")

@@ -73,19 +73,53 @@ def leak(v: np.ndarray | int, b, f: int):
 
 @dataclass(frozen=True)
 class MemoryAccount:
-    """Weight memory of one layer in bits."""
+    """Weight memory of one layer in bits as the chip stores it (sim/storage.py: word widths, row
+    memory and padding included), per encoding, beside the information floor."""
 
-    dense_bits: int  # n_in·n_out·w_bits
-    csr_bits: int  # nnz·(idx_bits + w_bits) + (n_in + 1)·ptr_bits
-    value_bits: int  # nnz·w_bits: the part of the CSR that stores weights, not structure
-    entropy_bits: float  # log2 C(n_in·n_out, nnz): the floor for any encoding of the structure
-    idx_bits: int
-    ptr_bits: int
+    stored: dict[str, int]  # stored bits per encoding (sim.storage.ENCODINGS)
+    encoding: str  # the generator's automatic choice: the fewest stored bits
+    value_bits: int  # nnz·w_bits
+    entropy_bits: float  # log2 C(n_in·n_out, nnz): the least any encoding of which synapses survive takes
 
     @property
-    def structure_bits(self) -> int:
-        """Bits the CSR spends on indices and pointers, comparable with `entropy_bits`."""
-        return self.csr_bits - self.value_bits
+    def stored_bits(self) -> int:
+        """What the chip stores with the automatic choice: the "weight memory" of every report."""
+        return self.stored[self.encoding]
+
+    @property
+    def dense_bits(self) -> int:
+        return self.stored["dense"]
+
+    @property
+    def csr_bits(self) -> int:
+        return self.stored["csr"]
+
+    @property
+    def floor_bits(self) -> float:
+        """The information floor: positions (`entropy_bits`) + values."""
+        return self.entropy_bits + self.value_bits
+
+    @property
+    def ratio(self) -> float:
+        """Stored bits / floor (inf for a layer without synapses, whose floor is 0)."""
+        return self.stored_bits / self.floor_bits if self.floor_bits else math.inf
+
+    def as_dict(self) -> dict:
+        """The figures every report prints (JSON and CSV friendly)."""
+        return {"encoding": self.encoding, "stored_bits": self.stored_bits,
+                **{f"{name}_bits": bits for name, bits in self.stored.items()},
+                "value_bits": self.value_bits, "entropy_bits": round(self.entropy_bits),
+                "floor_bits": round(self.floor_bits), "ratio": round(self.ratio, 3)}
+
+
+def memory_total(accounts: list[MemoryAccount]) -> dict:
+    """`MemoryAccount.as_dict` of a whole model: bits summed, the encodings joined by '/', the ratio
+    of the sums."""
+    rows = [m.as_dict() for m in accounts]
+    total = {k: sum(r[k] for r in rows) for k in rows[0] if k.endswith("_bits")}
+    floor = sum(m.floor_bits for m in accounts)
+    return {"encoding": "/".join(r["encoding"] for r in rows), **total,
+            "ratio": round(total["stored_bits"] / floor, 3) if floor else math.inf}
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,15 +188,12 @@ class Layer:
         return neg * self.max_count + self.bias, pos * self.max_count + self.bias
 
     def memory(self) -> MemoryAccount:
-        idx_bits = unsigned_bits(self.n_out - 1)
-        ptr_bits = unsigned_bits(self.nnz)
-        value_bits = self.nnz * self.w_bits
-        csr = self.nnz * idx_bits + value_bits + (self.n_in + 1) * ptr_bits
-        total = self.n_in * self.n_out
-        entropy = (math.lgamma(total + 1) - math.lgamma(self.nnz + 1)
-                   - math.lgamma(total - self.nnz + 1)) / math.log(2)
-        return MemoryAccount(dense_bits=total * self.w_bits, csr_bits=csr, entropy_bits=entropy,
-                             value_bits=value_bits, idx_bits=idx_bits, ptr_bits=ptr_bits)
+        from . import storage  # storage imports this module
+
+        stored = storage.stored_bits(self)
+        return MemoryAccount(stored=stored, encoding=storage.cheapest(stored),
+                             value_bits=self.nnz * self.w_bits,
+                             entropy_bits=storage.floor_bits(self) - self.nnz * self.w_bits)
 
     def check(self, where: str) -> None:
         """Validate sizes, ranges and the CSR structure; raise ArtifactError naming the field."""
@@ -339,8 +370,10 @@ class Artifact:
         for k, l in enumerate(self.layers):
             m = l.memory()
             lines.append(f"  l{k}: {l.n_in}x{l.n_out} nnz={l.nnz} ({1 - l.nnz / (l.n_in * l.n_out):.1%} sparse) "
-                         f"w{l.w_bits} reset={l.reset} V in [{l.v_min}, {l.v_max}] ({l.v_width} b) "
-                         f"mem: dense {m.dense_bits} b, CSR {m.csr_bits} b, index floor {m.entropy_bits:.0f} b")
+                         f"w{l.w_bits} reset={l.reset} V in [{l.v_min}, {l.v_max}] ({l.v_width} b)")
+            lines.append(f"      weights: {m.stored_bits} b stored as {m.encoding} "
+                         f"({', '.join(f'{e} {b}' for e, b in m.stored.items())}); floor {m.floor_bits:.0f} b "
+                         f"= positions {m.entropy_bits:.0f} + values {m.value_bits}; {m.ratio:.2f}x the floor")
         return "\n".join(lines)
 
 

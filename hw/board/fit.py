@@ -112,13 +112,13 @@ def estimate(art, board, spram=None) -> Estimate:
 
 
 def _advice(art, board, est: Estimate) -> str:
-    """What would make it fit: the sparsity whose CSR weights fit the memory left over (block RAM
-    to the bit, SPRAM one synapse word per 16-bit lane), fewer bits, or the boards that have room.
-    Counts are the plan's stored bits."""
-    csr = plan(art, "csr")
+    """What would make it fit: the sparsity whose delta-coded weights (never more bits than CSR,
+    sim/storage.py) fit the memory left over (block RAM to the bit, SPRAM one synapse word per
+    16-bit lane), fewer bits, or the boards that have room. Counts are the plan's stored bits."""
+    delta = plan(art, "delta")
     nnz = sum(l.nnz for l in art.layers)
-    per_synapse = sum(len(p.synapses) * p.syn_width for p in csr) / max(nnz, 1)
-    ptr_bits = sum(len(p.rows) * 2 * p.ptr_width for p in csr)
+    per_synapse = sum(len(p.synapses) * p.syn_width for p in delta) / max(nnz, 1)
+    ptr_bits = sum(len(p.rows) * (p.ptr_width + p.len_width) for p in delta)
     fixed = sum(m.bits for m in est.memories
                 if not m.holds_weights and m.bits > board.family.ebr_bits)
     in_ebr = (board.budget["ebr"] * board.family.ebr_bits - fixed - ptr_bits) / per_synapse

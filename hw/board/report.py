@@ -13,6 +13,7 @@ from hw.link import protocol as P
 from hw.gateware.perf import step_cycles
 from hw.gateware.plan import plan
 from hw.gateware.uart import FIFO_DEPTH
+from sim.artifact import memory_total
 
 SPRAM_CELL = "SB_SPRAM256KA"
 _MAPPED = re.compile(r"^mapping memory (\S+) via (\S+)", re.M)
@@ -64,12 +65,10 @@ def memory_placement(synth_log: str, netlist: dict | None = None, ram_cells=("SB
 
 
 def model_memory(art) -> dict:
-    """Weight memory of the model (docs/artifact.md): dense, CSR and the index entropy floor."""
+    """Weight memory of the model as the chip stores it, per encoding, and the information floor
+    (sim.artifact.MemoryAccount, sim/storage.py)."""
     layers = [l.memory() for l in art.layers]
-    rows = [{"dense_bits": m.dense_bits, "csr_bits": m.csr_bits, "value_bits": m.value_bits,
-             "structure_bits": m.structure_bits, "entropy_bits": round(m.entropy_bits)} for m in layers]
-    total = {k: sum(r[k] for r in rows) for k in rows[0]}
-    return {"layers": rows, "total": total}
+    return {"layers": [m.as_dict() for m in layers], "total": memory_total(layers)}
 
 
 def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str) -> dict:
@@ -135,9 +134,9 @@ def table(r: dict) -> str:
     if image:
         lines.append(f"SPRAM image: {image} words ({2 * image} B), loaded from flash at boot")
     mm = r["model_memory"]["total"]
-    lines += ["", f"weight memory: dense {mm['dense_bits']} b, CSR {mm['csr_bits']} b "
-                  f"(values {mm['value_bits']} b + structure {mm['structure_bits']} b; "
-                  f"index entropy floor {mm['entropy_bits']} b)"]
+    lines += ["", f"weight memory: {mm['stored_bits']} b stored ({mm['encoding']}; all dense {mm['dense_bits']} b, "
+                  f"all CSR {mm['csr_bits']} b, all delta {mm['delta_bits']} b); floor {mm['floor_bits']} b "
+                  f"(positions {mm['entropy_bits']} + values {mm['value_bits']}): {mm['ratio']:.2f}x"]
     if "throughput" in r:
         th = r["throughput"]
         c, sps = th["cycles_per_step"], th["core_samples_per_s"]

@@ -30,9 +30,10 @@ class BuildReport(dict):
                               [[name.split(".", 1)[-1], m["to"], m["blocks"]] for name, m in self["memories"].items()],
                               "memory placement (netlist)")
         mm = self["model_memory"]
-        weights = html_table(["layer", "dense bits", "CSR bits", "values", "structure", "entropy floor"],
-                             [[k, r["dense_bits"], r["csr_bits"], r["value_bits"], r["structure_bits"],
-                               r["entropy_bits"]] for k, r in [*enumerate(mm["layers"]), ("all", mm["total"])]],
+        weights = html_table(["layer", "stored", "as", "floor", "stored / floor", "dense", "CSR", "delta"],
+                             [[k, r["stored_bits"], r["encoding"], r["floor_bits"], f"{r['ratio']:.2f}", r["dense_bits"],
+                               r["csr_bits"], r["delta_bits"]]
+                              for k, r in [*enumerate(mm["layers"]), ("all", mm["total"])]],
                              "weight memory (bits)")
         tail = ""
         if "throughput" in self:

@@ -2,8 +2,8 @@
 
 Per step the layer is in one of three phases:
 
-* ACCUM: each input event `j` reads its row `(ptr[j], ptr[j+1])`, the walker issues one synapse
-  read per clock, and a two-stage read-modify-write adds the weight to the membrane RAM. The
+* ACCUM: each input event `j` reads its row (start and length), the walker issues one synapse
+  word read per clock (a delta word's neuron is the previous one's plus its skip), and a two-stage read-modify-write adds the weight to the membrane RAM. The
   membrane read port is transparent to the write port, so back-to-back hits on one neuron see the
   value written in the same cycle: no bubbles, one synaptic event per clock.
 * PASS: every neuron once, in address order: compare with θ, emit a spike, and store the base of the
@@ -65,8 +65,8 @@ class LifLayer(wiring.Component):
 
     Ports: `events` (in) takes the beats of one step, `spikes` (out) gives one `SPIKE` per neuron
     that fired, ascending, then the `END`/`CLEAR` that closed the step. Payload widths come from
-    `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words), `rows` (CSR
-    only, `start | end << ptr_width` per input), `membrane` (`n_out` × `v_width`, signed, holding
+    `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words, sim/storage.py),
+    `rows` (CSR and delta, `start | length << ptr_width` per input), `membrane` (`n_out` × `v_width`, signed, holding
     the next step's base) and `params` (only when θ, bias or β differ between neurons).
     `synapses` and `rows` are SPRAM (hw/gateware/spram.py) where `plan.spram` says so; the layer
     then has a `load` port (`load_width`-bit image addresses) that writes them at boot.
@@ -121,10 +121,11 @@ class LifLayer(wiring.Component):
         pw, ow = p.ptr_width, p.out_width
         s.row_valid = Signal()  # row_start/row_end hold the fan-out list of an accepted event
         s.fetch = Signal()  # accept an event this cycle: its row is ready next cycle
-        if p.storage == "csr":
-            rows_r = self._rom(m, "rows", p.rows, 2 * pw, p.n_in)
+        if p.rows is not None:  # the end register adds the length: no carry chain on the ready path
+            rows_r = self._rom(m, "rows", p.rows, pw + p.len_width, p.n_in)
             m.d.comb += [rows_r.addr.eq(self.events.payload.addr), rows_r.en.eq(s.fetch)]
-            row_start, row_end = rows_r.data[:pw], rows_r.data[pw:]
+            row_start = rows_r.data[:pw]
+            row_end = row_start + rows_r.data[pw:]
         else:  # dense: row j is words j·n_out .. (j+1)·n_out - 1
             row_start, row_end = Signal(pw), Signal(pw)
             with m.If(s.fetch):
@@ -146,6 +147,20 @@ class LifLayer(wiring.Component):
         if p.storage == "csr":
             s.syn_idx = s.syn_r.data[:ow]
             s.syn_val = s.syn_r.data[ow:].as_signed()
+        elif p.storage == "delta":  # neuron = the one after the row's previous word + skip
+            first = Signal()  # the word read at `cur` is the first of its row
+            after = Signal(ow)  # the neuron after the previous word of the row (0 at a row's start)
+            s.syn_idx = syn_idx = Signal(ow)
+            m.d.comb += syn_idx.eq(after + s.syn_r.data[:p.gap_width])
+            with m.If(take_row):
+                m.d.sync += first.eq(1)
+            with m.Elif(walking):
+                m.d.sync += first.eq(0)
+            with m.If(walking & first):
+                m.d.sync += after.eq(0)
+            with m.Elif(s.s_valid):
+                m.d.sync += after.eq(syn_idx + 1)
+            s.syn_val = s.syn_r.data[p.gap_width:].as_signed()
         else:  # the neuron index is the position in the row: count it, one cycle behind like the data
             col = Signal(ow)
             syn_idx = Signal(ow)

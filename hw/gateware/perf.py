@@ -1,7 +1,7 @@
 """Cycle model of the core (docs/hw-core.md, "Performance"), checked against RTL runs in tests.
 
-Layer 0 walks max(1, row length) cycles per input event (one synaptic event per clock; an empty
-row still costs the cycle that fetches it; a dense row has n_out entries), then its neuron pass
+Layer 0 walks max(1, row length) cycles per input event (one stored word per clock; an empty
+row still costs the cycle that fetches it; a dense row has n_out words, a delta row its escapes too), then its neuron pass
 takes n_out cycles, plus 9 cycles of pipeline latency, less up to 3 (the fetch and walk latency)
 that events with empty rows at the end of the step hide in the drain of the last synapse, less all
 3 in a step that walks no synapse. Each later
@@ -25,7 +25,8 @@ HIDDEN_WALK_LATENCY = 4
 
 
 def row_lengths(layer, p: LayerPlan) -> np.ndarray:
-    return np.full(layer.n_in, layer.n_out) if p.storage == "dense" else np.diff(layer.ptr)
+    """Stored words per row (sim/storage.py): delta escape words are walked like synapses."""
+    return np.full(layer.n_in, layer.n_out) if p.rows is None else np.asarray(p.rows, np.int64) >> p.ptr_width
 
 
 def walk_cycles(layer, p: LayerPlan, events: np.ndarray) -> np.ndarray:

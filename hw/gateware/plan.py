@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from sim import storage as encodings
 from sim.artifact import Artifact, Layer, leak, signed_bits, unsigned_bits as bits
 
 # Limits of this generator (not of the format): they keep every counter and word to sane widths.
 MAX_NEURONS = 1 << 16  # per layer, inputs and outputs: 16-bit addresses
 MAX_SYNAPSES = 1 << 24  # per layer
 MAX_V_WIDTH = 32  # membrane bits; the leak multiplier is v_width x (leak_f + 1)
-STORAGES = ("auto", "csr", "dense")
+STORAGES = ("auto", *encodings.ENCODINGS)
 PARAMS = ("theta", "bias", "leak_b")  # per-neuron constants, in ROM word order
 # iCE40 SB_SPRAM256KA: single port, 16K x 16 bit, undefined at power-up. Only read-only contents go
 # there (loaded at boot); membranes need a read and a write per clock and stay in block RAM.
@@ -90,9 +91,9 @@ class MemoryPlan:
 class LayerPlan:
     """Widths and memory contents of one layer.
 
-    storage "csr": `rows[j]` = start | end << ptr_width, `synapses` = idx | val << out_width.
-    storage "dense": no row memory (row j starts at j·n_out), `synapses` = val of every (j, i),
-    zeros included; chosen when that takes fewer bits than the CSR (weakly pruned layers).
+    `storage` is one of sim.storage.ENCODINGS, whose docstring gives the word layouts: "csr" and
+    "delta" have `rows[j]` = start | length << ptr_width; "dense" has no row memory (row j starts at
+    j·n_out). `syn_width`, `ptr_width`, `len_width` and `gap_width` are those of sim.storage.Encoded.
     """
     index: int
     n_in: int
@@ -101,6 +102,9 @@ class LayerPlan:
     in_width: int  # input address bits
     out_width: int  # output address bits
     ptr_width: int  # synapse address bits, up to the number of words
+    len_width: int  # row length bits (0: no row memory)
+    gap_width: int  # delta: skip field bits (0 otherwise)
+    syn_width: int
     w_bits: int
     v_width: int
     leak_f: int
@@ -112,10 +116,6 @@ class LayerPlan:
     bias: list[int]
     leak_b: list[int]
     spram: dict[str, int] = field(default_factory=dict)  # memory kind -> first SPRAM block
-
-    @property
-    def syn_width(self) -> int:
-        return self.w_bits + (self.out_width if self.storage == "csr" else 0)
 
     def param_shape(self, name: str) -> tuple[int, bool]:
         """(bits, signed) of a per-neuron constant."""
@@ -148,18 +148,12 @@ class LayerPlan:
         found = [("synapses", len(self.synapses), self.syn_width, self.synapses),
                  ("membrane", self.n_out, self.v_width, self.v_init)]
         if self.rows is not None:
-            found.append(("rows", self.n_in, 2 * self.ptr_width, self.rows))
+            found.append(("rows", self.n_in, self.ptr_width + self.len_width, self.rows))
         if self.varying_params:
             found.append(("params", self.n_out, sum(self.param_shape(n)[0] for n in self.varying_params),
                           self.params_rom))
         return [MemoryPlan(f"layer{self.index}.{kind}", depth, width, init, self.spram.get(kind))
                 for kind, depth, width, init in found]
-
-
-def _storage_bits(layer: Layer) -> dict[str, int]:
-    out_width, ptr_width = bits(layer.n_out - 1), bits(layer.nnz)
-    return {"csr": layer.nnz * (out_width + layer.w_bits) + layer.n_in * 2 * ptr_width,
-            "dense": layer.n_in * layer.n_out * layer.w_bits}
 
 
 def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
@@ -177,32 +171,27 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
     if storage not in STORAGES:
         raise GeneratorError(f"storage: unknown {storage!r}; choose one of {', '.join(STORAGES)}")
     if storage == "auto":
-        sizes = _storage_bits(layer)
-        storage = "dense" if sizes["dense"] < sizes["csr"] else "csr"
+        storage = layer.memory().encoding
     if storage == "dense" and layer.n_in * layer.n_out > MAX_SYNAPSES:
         raise GeneratorError(f"{where}.shape: {layer.n_in}x{layer.n_out} dense weights exceed the generator's "
                              f"{MAX_SYNAPSES} words; use CSR storage")
-    out_width = bits(layer.n_out - 1)
-    w_mask = (1 << layer.w_bits) - 1
-    if storage == "csr":
-        ptr_width = bits(layer.nnz)
-        rows = (layer.ptr[:-1] | (layer.ptr[1:] << ptr_width)).tolist()
-        synapses = (layer.idx | ((layer.val & w_mask) << out_width)).tolist() or [0]
-    else:
-        ptr_width = bits(layer.n_in * layer.n_out)
-        rows = None
-        synapses = (layer.dense().T.reshape(-1) & w_mask).tolist()  # row j = weights j -> 0..n_out-1
+    enc = encodings.encode(layer, storage)
+    if len(enc.synapses) > MAX_SYNAPSES:
+        raise GeneratorError(f"{where}.idx: {len(enc.synapses)} {storage} synapse words exceed the generator's "
+                             f"{MAX_SYNAPSES} per layer; use CSR storage")
     zero = np.zeros(layer.n_out, np.int64)
     v_init = next_base(layer, zero, zero > layer.theta)
     return LayerPlan(index=k, n_in=layer.n_in, n_out=layer.n_out, storage=storage, in_width=bits(layer.n_in - 1),
-                     out_width=out_width, ptr_width=ptr_width, w_bits=layer.w_bits, v_width=layer.v_width,
-                     leak_f=layer.leak_f, reset=layer.reset, rows=rows, synapses=synapses,
+                     out_width=bits(layer.n_out - 1), ptr_width=enc.ptr_width, len_width=enc.len_width,
+                     gap_width=enc.gap_width, syn_width=enc.syn_width, w_bits=layer.w_bits, v_width=layer.v_width,
+                     leak_f=layer.leak_f, reset=layer.reset, rows=None if enc.rows is None else enc.rows.tolist(),
+                     synapses=enc.synapses.tolist(),
                      v_init=v_init.tolist(), theta=layer.theta.tolist(), bias=layer.bias.tolist(),
                      leak_b=layer.leak_b.tolist())
 
 
 def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
-    """Plans of every layer; `storage` auto picks per layer the smaller of CSR and dense.
+    """Plans of every layer; `storage` auto picks per layer the encoding with the fewest stored bits.
 
     `spram`: names of the memories to put in SPRAM ("layer0.synapses", ...; see `LayerPlan.memories`),
     or "all" for every memory SPRAM may hold (a test option: small models fit block RAM anyway).

@@ -41,10 +41,11 @@ def test_memory_account():
     w[np.arange(10), np.arange(10)] = 3
     m = A.Layer.from_dense(w, w_bits=4, theta=5, leak_b=128).memory()
     assert m.dense_bits == 10 * 20 * 4
-    assert m.idx_bits == 4 and m.ptr_bits == 4  # 10 neurons -> 4 bits; ptr values 0..10 -> 4 bits
-    assert m.csr_bits == 10 * (4 + 4) + 21 * 4
+    # 10 synapse words of index (10 neurons -> 4 bits) + value; 20 row words of start (0..10 ->
+    # 4 bits) + length (at most 1 -> 1 bit)
+    assert m.csr_bits == 10 * (4 + 4) + 20 * (4 + 1)
     assert m.entropy_bits == pytest.approx(math.log2(math.comb(200, 10)))
-    assert m.structure_bits == m.csr_bits - 10 * 4
+    assert m.floor_bits == pytest.approx(m.entropy_bits + 10 * 4)
 
 
 def test_save_is_atomic(tmp_path, art, monkeypatch):

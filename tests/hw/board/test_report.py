@@ -11,6 +11,7 @@ import boards
 from hw.board import report
 from sim.artifact import load
 from hw.gateware.perf import step_cycles
+from hw.gateware.plan import memories, plan
 
 DATA = Path(__file__).parent / "data"
 
@@ -77,6 +78,9 @@ def test_model_memory_totals_match_the_artifact():
     mm = report.model_memory(art)
     assert mm["total"]["csr_bits"] == sum(l.memory().csr_bits for l in art.layers)
     assert mm["total"]["dense_bits"] == sum(l.n_in * l.n_out * l.w_bits for l in art.layers)
+    # the weight memory reported is what the generator's memories hold
+    assert mm["total"]["stored_bits"] == sum(m.bits for m in memories(plan(art)) if m.holds_weights)
+    assert mm["total"]["encoding"] == "/".join(p.storage for p in plan(art))
 
 
 def test_throughput_counts_the_bytes_of_dense_steps_as_bitmaps():

@@ -63,5 +63,5 @@ def test_build_report_is_the_dict_with_a_table_repr_and_html_tables():
     placed = {row[0]: row[1] for row in parsed.tables["memory placement (netlist)"][1:]}
     assert placed == {name.split(".", 1)[-1]: m["to"] for name, m in r["memories"].items()}
     weights = parsed.tables["weight memory (bits)"]
-    assert weights[-1][:3] == ["all", str(r["model_memory"]["total"]["dense_bits"]),
-                               str(r["model_memory"]["total"]["csr_bits"])]
+    total = r["model_memory"]["total"]
+    assert weights[-1][:4] == ["all", str(total["stored_bits"]), total["encoding"], str(total["floor_bits"])]

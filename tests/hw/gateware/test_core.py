@@ -22,7 +22,8 @@ def check(art, counts, simulator, **options):
     return hw
 
 
-@pytest.mark.parametrize("simulator,storage", [(s, "csr") for s in SIMULATORS] + [("icarus", "dense")])
+@pytest.mark.parametrize("simulator,storage", [(s, "csr") for s in SIMULATORS] + [("icarus", "dense"), ("icarus", "delta"),
+                                                pytest.param("verilator", "delta", marks=pytest.mark.slow)])
 def test_torture_net_with_backpressure_gaps_and_repeats(simulator, storage):
     """4 layers: densities 0/40/60/100 %, w_bits 2-8, both resets, mixed β, θ < 0, repeated events,
     out-of-range input addresses, steps aborted by CLEAR."""
@@ -44,16 +45,20 @@ def test_bundled_model_on_test_samples(simulator):
 
 
 @pytest.mark.simulator("icarus")
-@pytest.mark.parametrize("storage", ["csr", "dense"])
+@pytest.mark.parametrize("storage", ["csr", "dense", "delta"])
 def test_one_synaptic_event_per_clock(storage):
-    """One layer, input back to back: cycles = Σ max(1, row length) + n_out + a constant, every step."""
+    """One layer, input back to back: cycles = Σ max(1, stored words of the row) + n_out + a constant,
+    every step (delta: escape words included)."""
     rng = np.random.default_rng(5)
     layer = random_layer(rng, 24, 20, density=0.5, w_bits=4, reset="subtract")
     art = Artifact.create([layer], input_max_count=2, steps=20)
     counts = random_counts(rng, art, steps=20, samples=2, density=0.5)
     counts[3] = 0  # an empty step
     hw = check(art, counts, "icarus", storage=storage)
-    overhead = hw.cycles - perf.walk_cycles(layer, plan_layer(layer, 0, storage), counts) - layer.n_out
+    p = plan_layer(layer, 0, storage)
+    if storage == "delta":
+        assert len(p.synapses) > layer.nnz, "the test needs escape words"
+    overhead = hw.cycles - perf.walk_cycles(layer, p, counts) - layer.n_out
     assert np.all(overhead[counts.sum(-1) > 0] == perf.LAYER_OVERHEAD), overhead
     assert np.all(overhead[counts.sum(-1) == 0] == perf.LAYER_OVERHEAD - perf.EMPTY_STEP_SAVING), overhead
     lower, upper = perf.step_cycles(art, counts, storage)
@@ -81,6 +86,7 @@ SWEEP = [(seed, shape, density, reset) for seed, (shape, density, reset) in enum
 @pytest.mark.parametrize("seed,shape,density,reset", SWEEP,
                          ids=["-".join(map(str, s)) + f"_d{d}_{r}" for _, s, d, r in SWEEP])
 def test_random_network_sweep(simulator, seed, shape, density, reset):
+    """storage auto: the sweep's layers come out dense, CSR and delta."""
     art = random_net(seed, shape, density, reset)
     counts = random_counts(np.random.default_rng(0), art, steps=art.steps, samples=2, density=0.5)
     check(art, counts, simulator, stall=0.25, gap=0.1, shuffle=True, junk=0.1, seed=1)

@@ -1,0 +1,170 @@
+"""How a layer's weights are laid out in memory words: one owner for the stored bits.
+
+`hw.gateware.plan` builds the core's weight memories from `encode`, and every report of "weight
+memory" (the fit check, the build report, `python -m sim show`, compress's summary, the sweep)
+counts the same words through `Layer.memory()` -> `account`. Pure numpy, no hardware: `sim/` and
+`hw/` never import `compress/`, and both import this.
+
+Rows are fan-out rows (row j = the synapses of input j, neuron index ascending, as in the artifact).
+A row-based encoding has two memories:
+
+* `rows`: one word per input, `start | length << ptr_width`: the first synapse word of the row
+  and how many words it has (`len_width` = bits of the longest row), instead of two absolute
+  pointers; the walker adds them into its end register.
+* `synapses`: the words the walker reads, one per clock.
+
+Encodings:
+
+* `dense`: `n_in·n_out` words of `w_bits`, zeros included, word `j·n_out + i` = weight j -> i; no
+  row memory (row j starts at `j·n_out`).
+* `csr`: synapse word `idx | val << idx_width`.
+* `delta`: synapse word `skip | val << gap_width`: the neuron is the previous one of the row plus
+  1 plus `skip` (the first of a row: neuron `skip`). A skip of `2^gap_width` or more is bridged by
+  escape words with the largest skip and weight 0, which the walker accumulates like any synapse
+  (adding 0 is harmless), so decoding costs one adder and no special case: a row takes one clock
+  per stored word, escapes included. `gap_width` is chosen per layer for the fewest bits.
+
+Every memory has at least one word (an empty one is a single 0). The information floor is
+`log2 C(n_in·n_out, nnz)` (which synapses survive) plus `nnz·w_bits` (their values).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .artifact import unsigned_bits as _bits
+
+ENCODINGS = ("csr", "dense", "delta")
+
+
+@dataclass(frozen=True, eq=False)
+class Encoded:
+    """One layer's weight memories as the chip stores them."""
+
+    encoding: str
+    synapses: np.ndarray  # int64 words, at least one
+    syn_width: int
+    lengths: np.ndarray  # int64 [n_in]: stored words per row (what the walker spends per event)
+    rows: np.ndarray | None  # int64 [n_in] start | length << ptr_width; None for dense
+    ptr_width: int  # synapse address bits
+    len_width: int  # row length bits (0 for dense: no row memory)
+    gap_width: int = 0  # delta: bits of the skip field
+
+    @property
+    def row_width(self) -> int:
+        return self.ptr_width + self.len_width
+
+    @property
+    def bits(self) -> int:
+        """Stored bits: every word of every memory at its full width."""
+        rows = 0 if self.rows is None else len(self.rows) * self.row_width
+        return len(self.synapses) * self.syn_width + rows
+
+
+def _skips(layer) -> np.ndarray:
+    """Per synapse, the neurons skipped since the previous synapse of its row (from neuron 0 for the first)."""
+    prev_next = np.concatenate([[0], layer.idx + 1])[:-1].astype(np.int64)
+    first = np.zeros(layer.nnz, bool)
+    counts = np.diff(layer.ptr)
+    first[layer.ptr[:-1][counts > 0]] = True
+    return layer.idx - np.where(first, 0, prev_next)
+
+
+def _row_of_synapse(layer) -> np.ndarray:
+    return np.repeat(np.arange(layer.n_in), np.diff(layer.ptr))
+
+
+def _delta_lengths(layer, skips: np.ndarray, gap_width: int) -> np.ndarray:
+    """Stored words per row with `gap_width`-bit skips: each synapse plus its escapes."""
+    words = 1 + (skips >> gap_width)
+    return np.bincount(_row_of_synapse(layer), weights=words, minlength=layer.n_in).astype(np.int64)
+
+
+def _row_bits(n_in: int, lengths: np.ndarray) -> tuple[int, int]:
+    """(ptr_width, len_width) of the row memory."""
+    return _bits(int(lengths.sum())), _bits(int(lengths.max(initial=0)))
+
+
+def _rowed_bits(n_in: int, lengths: np.ndarray, syn_width: int) -> int:
+    ptr_width, len_width = _row_bits(n_in, lengths)
+    return max(1, int(lengths.sum())) * syn_width + n_in * (ptr_width + len_width)
+
+
+def _gap_widths(layer) -> range:
+    return range(1, _bits(layer.n_out - 1) + 1)
+
+
+def best_gap_width(layer) -> int:
+    """The delta skip field width with the fewest stored bits."""
+    skips = _skips(layer)
+    return min(_gap_widths(layer), key=lambda d: _rowed_bits(layer.n_in, _delta_lengths(layer, skips, d),
+                                                               d + layer.w_bits))
+
+
+def stored_bits(layer) -> dict[str, int]:
+    """Bits each encoding stores, counted on the words themselves."""
+    return {name: encode(layer, name).bits for name in ENCODINGS}
+
+
+def cheapest(sizes: dict[str, int]) -> str:
+    """The encoding with the fewest stored bits (ties: the order of ENCODINGS)."""
+    return min(ENCODINGS, key=sizes.__getitem__)
+
+
+def _rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_width: int, gap_width: int = 0) -> Encoded:
+    ptr_width, len_width = _row_bits(layer.n_in, lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return Encoded(encoding, words if len(words) else np.zeros(1, np.int64), syn_width, lengths,
+                   starts | lengths << ptr_width, ptr_width, len_width, gap_width)
+
+
+def encode(layer, encoding: str, gap_width: int | None = None) -> Encoded:
+    """The memory words of `layer` (anything with n_in, n_out, ptr, idx, val, w_bits, dense());
+    `gap_width`: delta's skip field (default: the one with the fewest bits)."""
+    w_mask = (1 << layer.w_bits) - 1
+    if encoding == "dense":
+        words = layer.dense().T.reshape(-1) & w_mask  # row j = weights j -> 0..n_out-1
+        return Encoded("dense", words, layer.w_bits, np.full(layer.n_in, layer.n_out, np.int64), None,
+                       _bits(layer.n_in * layer.n_out), 0)
+    if encoding == "csr":
+        idx_width = _bits(layer.n_out - 1)
+        words = layer.idx | (layer.val & w_mask) << idx_width
+        return _rowed("csr", layer, words, np.diff(layer.ptr), idx_width + layer.w_bits)
+    if encoding == "delta":
+        d = best_gap_width(layer) if gap_width is None else gap_width
+        skips = _skips(layer)
+        escapes = skips >> d
+        words = np.full(layer.nnz + int(escapes.sum()), (1 << d) - 1, np.int64)  # escapes: largest skip, weight 0
+        at = np.cumsum(escapes + 1) - 1  # each synapse after its escapes
+        words[at] = (skips - (escapes << d)) | (layer.val & w_mask) << d
+        return _rowed("delta", layer, words, _delta_lengths(layer, skips, d), d + layer.w_bits, d)
+    raise ValueError(f"storage: unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+
+
+def decode(enc: Encoded, n_in: int, n_out: int, w_bits: int) -> np.ndarray:
+    """The weights [n_out, n_in] the walker adds, word by word as the hardware reads them."""
+    w = np.zeros((n_out, n_in), np.int64)
+    val_width = enc.syn_width - w_bits
+    for j in range(n_in):
+        if enc.rows is None:
+            start, length = j * n_out, n_out
+        else:
+            start, length = int(enc.rows[j]) & ((1 << enc.ptr_width) - 1), int(enc.rows[j]) >> enc.ptr_width
+        neuron = 0  # delta: the next neuron without a skip
+        for k, word in enumerate(int(x) for x in enc.synapses[start:start + length]):
+            field = word & ((1 << val_width) - 1)
+            value = word >> val_width
+            value -= (value >> (w_bits - 1)) << w_bits  # two's complement
+            i = k if enc.encoding == "dense" else field if enc.encoding == "csr" else neuron + field
+            neuron = i + 1
+            w[i, j] += value
+    return w
+
+
+def floor_bits(layer) -> float:
+    """The information floor: log2 C(n_in·n_out, nnz) for which synapses survive + their values."""
+    total = layer.n_in * layer.n_out
+    positions = (math.lgamma(total + 1) - math.lgamma(layer.nnz + 1) - math.lgamma(total - layer.nnz + 1)) / math.log(2)
+    return positions + layer.nnz * layer.w_bits
