@@ -36,7 +36,7 @@ import boards
 from compress.pipeline import METHODS
 import data as datasets
 from sim.evaluate import evaluate
-from sim.artifact import ArtifactError, check_w_bits, load
+from sim.artifact import ArtifactError, check_w_bits, load, memory_total
 
 from experiments import cluster, store
 from hw.board import fit
@@ -119,8 +119,8 @@ def compress(settings: Settings, p: Point, art_path: Path) -> None:
 
 
 def stored_bits(art) -> int | None:
-    """Weight bits as the generated core stores them (CSR or dense rows, whichever is smaller per
-    layer), not the CSR size; None when the generator refuses the model."""
+    """Weight bits as the generated core stores them (the encoding with the fewest bits per layer,
+    sim/storage.py); None when the generator refuses the model."""
     try:
         return sum(m.bits for m in memories(plan(art)) if m.holds_weights)
     except GeneratorError:
@@ -196,11 +196,9 @@ def compute_point(settings: Settings, p: Point, done: dict, artifact: bytes | No
         if "accuracy" not in rec:
             rec["accuracy"] = timed("accuracy", lambda: evaluate(art, settings.dataset, progress=False,
                                                                  data=settings.data))
-            mem = [l.memory() for l in art.layers]
             rec["nnz"] = sum(l.nnz for l in art.layers)
-            rec["memory"] = {k: sum(getattr(m, k) for m in mem)
-                             for k in ("dense_bits", "csr_bits", "value_bits", "structure_bits", "entropy_bits")}
-        rec["memory"].setdefault("stored_bits", stored_bits(art))
+        # recomputed (cheap), so that a resumed point counts memory as the current generator stores it
+        rec["memory"] = {**memory_total([l.memory() for l in art.layers]), "stored_bits": stored_bits(art)}
         if "cycles" not in rec and settings.rtl_samples:
             rec["cycles"] = timed("rtl", rtl_cycles, settings, art)
         for name in settings.boards:
@@ -242,7 +240,7 @@ class Sweep:
         return store.read_json(path) if path.is_file() else None
 
     def complete(self, rec: dict | None) -> bool:
-        return (rec is not None and "accuracy" in rec and "stored_bits" in rec["memory"]
+        return (rec is not None and "accuracy" in rec and "floor_bits" in rec["memory"]
                 and ("cycles" in rec or not self.settings.rtl_samples)
                 and all(b in rec["boards"] for b in self.settings.boards))
 
@@ -347,7 +345,7 @@ def describe_pick(board: str, r: dict | None, pick: dict) -> str:
         return head + "no compressed point that fits is that accurate"
     how = "placed and routed" if r["fits"] else "passes the fit check; not built"
     return head + (f"{r['method']} sparsity {r['sparsity']:g} {r['bits']}-bit, {r['stored_bits']} bits stored "
-                   f"({r['csr_bits']} as CSR), accuracy {r['accuracy']:.4f}; fits {board} ({how})")
+                   f"({r['ratio']:.2f}x the floor), accuracy {r['accuracy']:.4f}; fits {board} ({how})")
 
 
 def _legend(ax) -> None:
@@ -378,7 +376,7 @@ def plot(table: list[dict], out: Path) -> list[Path]:
     # weights survive could spend.
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m, b in series:
-        pts = sorted((r["stored_bits"], r["value_bits"] + r["entropy_bits"], r["accuracy"]) for r in mine
+        pts = sorted((r["stored_bits"], r["floor_bits"], r["accuracy"]) for r in mine
                      if (r["method"], r["bits"]) == (m, b) and r["stored_bits"] and not is_baseline(r))
         if pts:
             stored, floor, acc = zip(*pts)
@@ -429,7 +427,7 @@ def plot(table: list[dict], out: Path) -> list[Path]:
 
 def format_table(table: list[dict]) -> str:
     """Aligned, with whole column names."""
-    cols = ["board", "method", "sparsity", "bits", "accuracy", "nnz", "stored_bits", "csr_bits", "entropy_bits",
+    cols = ["board", "method", "sparsity", "bits", "accuracy", "nnz", "stored_bits", "encoding", "floor_bits", "ratio",
             "fits", "lut", "ebr", "spram", "fmax_mhz", "cycles_per_step_median", "samples_per_s",
             "uart_samples_per_s"]
 

@@ -99,8 +99,9 @@ def fake_point(settings, p, done, artifact, *, stage):
     acc = 0.97 - p.sparsity * 0.1 - (8 - p.bits) * 0.001
     stored = int(10_000 * (1 - p.sparsity) * p.bits) + 100
     rec = {"method": p.method, "sparsity": p.sparsity, "bits": p.bits, "accuracy": acc, "nnz": stored // 10,
-           "memory": {"dense_bits": 80_000, "csr_bits": stored * 2, "value_bits": stored // 2,
-                      "structure_bits": stored, "entropy_bits": stored / 4, "stored_bits": stored},
+           "memory": {"encoding": "delta/dense", "dense_bits": 80_000, "csr_bits": stored * 2, "value_bits": stored // 2,
+                      "entropy_bits": stored // 4, "floor_bits": stored // 2 + stored // 4, "ratio": 1.3,
+                      "stored_bits": stored},
            "boards": {b: {"fits": None} for b in settings.boards}, "seconds": {"compress": 1.0}}
     return {"record": rec, "artifact": p.key.encode(), "files": {f"builds/icebreaker/{p.key}/report.txt": b"ok"}}
 
