@@ -21,12 +21,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog
 from amaranth.lib.wiring import In, Out
 
-from hw.link.image import CRC_BYTES, FLASH_OFFSET, HEADER_BYTES, MAX_WORDS, LoadStatus, header
+from hw.link.image import CRC_BYTES, FLASH_OFFSET, HEADER_BYTES, MAGIC, MAX_WORDS, LoadStatus, header, max_words_at
 
 RELEASE_POWER_DOWN = 0xAB
 FAST_READ = 0x0B
 RELEASE_SECONDS = 3e-6  # tRES1 of the iCEBreaker's W25Q128JV (and most SPI NOR flashes)
-FLASH_BYTES = 1 << 24  # 24-bit addressing
 STATUS_BITS = 3
 
 SPISignature = wiring.Signature({"cs": Out(1), "sck": Out(1), "copi": Out(1), "cipo": In(1)})
@@ -43,15 +42,14 @@ def boot_cycles(n_words: int, clk_hz: float) -> int:
     return 17 * (1 + 5 + HEADER_BYTES + 2 * n_words + CRC_BYTES) + math.ceil(RELEASE_SECONDS * clk_hz) + 4
 
 
-def check(*, n_words: int, digest: int, clk_hz: float, offset: int) -> None:
+def check(*, n_words: int | None, digest: int, clk_hz: float, offset: int) -> None:
     """Raise ValueError unless a FlashLoader can be built with these parameters."""
-    if not 0 < n_words <= MAX_WORDS:
+    if n_words is not None and not 0 < n_words <= MAX_WORDS:
         raise ValueError(f"n_words: must be 1..{MAX_WORDS}, got {n_words}")
     if not 0 <= digest <= 0xFFFF_FFFF:
         raise ValueError(f"digest: must be a u32, got {digest}")
-    image_bytes = HEADER_BYTES + 2 * n_words + CRC_BYTES
-    if not 0 <= offset <= FLASH_BYTES - image_bytes:
-        raise ValueError(f"offset: the {image_bytes}-byte image at {offset:#x} does not fit a 16 MiB flash")
+    if not 0 <= offset or max_words_at(offset) < (n_words or 1):
+        raise ValueError(f"offset: an image of {n_words or 1} words at {offset:#x} does not fit a 16 MiB flash")
     if clk_hz <= 0:
         raise ValueError(f"clk_hz: must be > 0, got {clk_hz}")
 
@@ -62,18 +60,30 @@ class FlashLoader(wiring.Component):
     Ports: `spi` (to the flash pins; `cs` is active high, the board's buffer inverts it), `load`
     (the payload words in order; back-pressure pauses SCK), `status` (LoadStatus: LOADING, then OK or
     the first failure, then constant).
+
+    The on-board benchmark reads its sample block (hw/link/samples.py) with one of these too:
+    `magic` names the block, `n_words=None` takes any length the flash can hold from the header
+    (BAD_LENGTH for 0), and `restart=True` adds the port `start` (a pulse begins a read, from
+    reset the loader waits for one) and `trailer` (the image's CRC as read, for the host to tell
+    which block the board holds).
     """
 
-    def __new__(cls, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
+    def __new__(cls, *, n_words: int | None, digest: int, clk_hz: float, offset: int = FLASH_OFFSET,
+                magic: bytes = MAGIC, restart: bool = False):
         # Check before the object exists, so a refused loader is no unused elaboratable.
         check(n_words=n_words, digest=digest, clk_hz=clk_hz, offset=offset)
         return super().__new__(cls)
 
-    def __init__(self, *, n_words: int, digest: int, clk_hz: float, offset: int = FLASH_OFFSET):
-        self.n_words, self.digest, self.offset = n_words, digest, offset
+    def __init__(self, *, n_words: int | None, digest: int, clk_hz: float, offset: int = FLASH_OFFSET,
+                 magic: bytes = MAGIC, restart: bool = False):
+        self.n_words, self.digest, self.offset, self.magic, self.restart = n_words, digest, offset, magic, restart
+        self.max_words = n_words or max_words_at(offset)
         self.wake_cycles = math.ceil(RELEASE_SECONDS * clk_hz)
-        super().__init__({"spi": Out(SPISignature), "load": Out(stream.Signature(16)),
-                          "status": Out(STATUS_BITS, init=LoadStatus.LOADING)})
+        ports = {"spi": Out(SPISignature), "load": Out(stream.Signature(16)),
+                 "status": Out(STATUS_BITS, init=LoadStatus.NONE if restart else LoadStatus.LOADING)}
+        if restart:
+            ports.update(start=In(1), trailer=Out(8 * CRC_BYTES))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -91,9 +101,13 @@ class FlashLoader(wiring.Component):
             m.d.sync += [out.eq(byte), bits.eq(8)]
 
         command = [FAST_READ, *self.offset.to_bytes(3, "big"), 0x00]  # the last: 8 dummy clocks
-        expected = header(self.digest, self.n_words)
-        payload_end = HEADER_BYTES + 2 * self.n_words
-        pos = Signal(range(len(command) + payload_end + CRC_BYTES + 1))  # bytes of the read so far
+        expected = header(self.digest, self.n_words or 0, self.magic)
+        pos = Signal(range(len(command) + HEADER_BYTES + 2 * self.max_words + CRC_BYTES + 1))  # bytes read so far
+        if self.n_words:
+            payload_end = HEADER_BYTES + 2 * self.n_words
+        else:  # the length field as read (bytes 12..15, little-endian)
+            length = Signal(8 * 4)
+            payload_end = HEADER_BYTES + 2 * length[:len(pos)]
         k = pos - len(command) - 1  # image byte index of `got`, once the command is out
         low = Signal(8)
         m.submodules.crc = crc = catalog.CRC32_ISO_HDLC(data_width=8).create()  # zlib.crc32's CRC
@@ -102,7 +116,7 @@ class FlashLoader(wiring.Component):
             m.d.sync += self.load.valid.eq(0)
         wait = Signal(range(self.wake_cycles + 1))
 
-        with m.FSM() as fsm:
+        with m.FSM(init="DONE" if self.restart else "WAKE") as fsm:
             with m.State("WAKE"):
                 m.d.sync += self.spi.cs.eq(1)
                 send(RELEASE_POWER_DOWN)
@@ -125,20 +139,24 @@ class FlashLoader(wiring.Component):
                     with m.Else():
                         send(0)
                     with m.If(pos > len(command)):
-                        self._receive(m, got, k, low, crc, expected, payload_end)
+                        self._receive(m, got, k, low, crc, expected, payload_end, length if not self.n_words else None)
             with m.State("CHECK"):
                 m.d.sync += [self.status.eq(Mux(crc.match_detected, LoadStatus.OK, LoadStatus.BAD_CRC)),
                              self.spi.cs.eq(0)]
                 m.next = "DONE"
             with m.State("DONE"):
-                pass
+                if self.restart:
+                    with m.If(self.start):
+                        m.d.sync += [self.status.eq(LoadStatus.LOADING), pos.eq(0)]
+                        m.next = "WAKE"
         with m.If(fsm.ongoing("CHECK") | fsm.ongoing("DONE")):
             m.d.sync += [bits.eq(0), sck.eq(0)]  # the byte READ started with its last: never clocked
         return m
 
-    def _receive(self, m, got, k, low, crc, expected, payload_end) -> None:
-        """Image byte `k` has arrived in `got`: check it against the header, pass it on as half a
-        payload word, and feed it to the CRC; after the trailer, the verdict."""
+    def _receive(self, m, got, k, low, crc, expected, payload_end, length) -> None:
+        """Image byte `k` has arrived in `got`: check it against the header (or take the length from
+        it, `length`), pass it on as half a payload word, and feed it to the CRC; after the
+        trailer, the verdict."""
         def fail(status):
             m.d.sync += [self.status.eq(status), self.spi.cs.eq(0)]
             m.next = "DONE"
@@ -147,7 +165,14 @@ class FlashLoader(wiring.Component):
         with m.If(k < HEADER_BYTES):
             with m.Switch(k):
                 for i, status in enumerate(_FIELD_STATUS):
-                    if status is not None:
+                    if status == LoadStatus.BAD_LENGTH and length is not None:
+                        with m.Case(i):
+                            whole = Cat(length[8:], got)
+                            m.d.sync += length.eq(whole)
+                            if i == HEADER_BYTES - 1:
+                                with m.If((whole == 0) | (whole > self.max_words)):
+                                    fail(status)
+                    elif status is not None:
                         with m.Case(i):
                             with m.If(got != expected[i]):
                                 fail(status)
@@ -156,7 +181,10 @@ class FlashLoader(wiring.Component):
                 m.d.sync += [self.load.payload.eq(Cat(low, got)), self.load.valid.eq(1)]
             with m.Else():
                 m.d.sync += low.eq(got)
-        with m.Elif(k == payload_end + CRC_BYTES - 1):
+        with m.Else():
+            if self.restart:
+                m.d.sync += self.trailer.eq(Cat(self.trailer[8:], got))
+        with m.If(k == payload_end + CRC_BYTES - 1):
             # The trailer is zlib's CRC little-endian, so header + payload + trailer is a codeword:
             # the register holds the residue one cycle after the last byte went in.
             m.next = "CHECK"

@@ -86,9 +86,9 @@ class UARTTx(wiring.Component):
         return m
 
 
-def word_layout(n_in: int) -> data.StructLayout:
+def word_layout(n_in: int, commands: tuple = P.COMMANDS) -> data.StructLayout:
     """A decoded host word: an input address (event=1) or a command code (event=0)."""
-    return data.StructLayout({"event": 1, "value": max(P.addr_bits(n_in), 2)})
+    return data.StructLayout({"event": 1, "value": max(P.addr_bits(n_in), (len(commands) - 1).bit_length())})
 
 
 class Mode(enum.Enum, shape=2):
@@ -106,15 +106,16 @@ class WordDecoder(wiring.Component):
 
     Flags pulse for one cycle: `framing` (continuation byte without a head, a head that cuts a
     word short, or an unknown command), `overrun` (word lost: the output was not ready) and
-    `range` (address >= n_in, dropped).
+    `range` (address >= n_in, dropped). `commands`: the command codes the build takes.
     """
 
-    def __init__(self, n_in: int):
+    def __init__(self, n_in: int, commands: tuple = P.COMMANDS):
         self.n_in = n_in
         self.cont = P.cont_bytes(n_in)
         self.start = P.start_bytes(n_in)
+        self.commands = commands
         super().__init__({"bytes": In(stream.Signature(8, always_ready=True)),
-                          "words": Out(stream.Signature(word_layout(n_in))),
+                          "words": Out(stream.Signature(word_layout(n_in, commands))),
                           "framing": Out(1), "overrun": Out(1), "range": Out(1)})
 
     def elaborate(self, platform):
@@ -151,7 +152,7 @@ class WordDecoder(wiring.Component):
                 m.d.sync += [mode.eq(Mode.IDLE), self.framing.eq(cut_short)]
                 with m.If(byte == P.BITMAP):
                     m.d.sync += [mode.eq(Mode.START), value.eq(0), left.eq(self.start)]
-                with m.Elif(byte[:6] >= len(P.COMMANDS)):
+                with m.Elif(byte[:6] >= len(self.commands)):
                     m.d.sync += self.framing.eq(1)
                 with m.Elif(self.words.valid & ~self.words.ready):
                     m.d.sync += self.overrun.eq(1)
@@ -187,10 +188,12 @@ class WordDecoder(wiring.Component):
 FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
 
 
-class Reply(enum.Enum, shape=2):
+class Reply(enum.Enum, shape=3):
     STEP = 0
     ACK = 1
     INFO = 2
+    SAMPLE = 3  # the on-board benchmark's
+    END = 4
 
 
 class UARTBridge(wiring.Component):
@@ -206,21 +209,38 @@ class UARTBridge(wiring.Component):
     loader's `LoadStatus`, hw/gateware/flash.py). Until it is OK the core is held: events are
     dropped, STEP and CLEAR are answered without running the core and with the HELD flag, and INFO
     carries the status.
+
+    `bench`: the on-board benchmark (hw/link/samples.py). BENCH pulses `bench_start` (to a
+    restartable FlashLoader of the sample block) and, until the block's `bench_status` is final,
+    feeds its `bench_words` into the word decoder in the UART's place, two bytes per word, each
+    word only while the FIFO has room for its expansion (protocol.BENCH_MARGIN). CLEAR, STEP and
+    SYNC then answer nothing: the FSM adds each step's spikes and cycles up, and after the
+    artifact's `steps` steps sends one SAMPLE reply; at the block's end one END reply (its status
+    and `bench_trailer`). Replies go through a small FIFO to the transmitter so the core never
+    waits for the UART; INFO carries CAP_BENCH.
     """
 
     def __init__(self, art, *, clk_hz: float, baud: int = P.DEFAULT_BAUD, fifo_depth: int = FIFO_DEPTH,
-                 core: Core | None = None):
+                 core: Core | None = None, bench: bool = False):
         if fifo_depth < 2:
             raise ValueError(f"fifo_depth: must be >= 2, got {fifo_depth}")
+        if bench:
+            P.bench_credit(fifo_depth)  # refuses a FIFO without room for the flash reader's margin
+            if art.steps > 0xFF:
+                raise ValueError(f"bench: SAMPLE replies count spikes in a byte: at most 255 steps, got {art.steps}")
         self.divisor = P.uart_divisor(clk_hz, baud)
         self.core = core or Core(art)
         self.image_words = self.core.image_words
-        self.n_in, self.n_out = art.n_in, art.n_out
+        self.n_in, self.n_out, self.steps, self.bench = art.n_in, art.n_out, art.steps, bench
+        self.commands = P.BENCH_COMMANDS if bench else P.COMMANDS
         self.info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=fifo_depth, clock_hz=round(clk_hz),
-                           model=P.model_digest(art))
+                           model=P.model_digest(art), caps=P.CAP_BENCH if bench else 0)
         ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
         if self.image_words:
             ports.update(load=In(stream.Signature(16)), load_status=In(STATUS_BITS, init=LoadStatus.LOADING))
+        if bench:
+            ports.update(bench_start=Out(1), bench_words=In(stream.Signature(16)),
+                         bench_status=In(STATUS_BITS, init=LoadStatus.NONE), bench_trailer=In(32))
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -228,13 +248,15 @@ class UARTBridge(wiring.Component):
         m.submodules.core = core = self.core
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.decoder = dec = WordDecoder(self.n_in)
-        layout = word_layout(self.n_in)
+        m.submodules.decoder = dec = WordDecoder(self.n_in, self.commands)
+        layout = word_layout(self.n_in, self.commands)
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=layout.size, depth=self.info.fifo_depth)
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx),
                      fifo.w_data.eq(dec.words.payload), fifo.w_en.eq(dec.words.valid),
                      dec.words.ready.eq(fifo.w_rdy)]
-        wiring.connect(m, rx.data, dec.bytes)
+        bench = _BenchState(self, m, rx, dec, fifo) if self.bench else None
+        if not bench:
+            wiring.connect(m, rx.data, dec.bytes)
         word = data.View(layout, fifo.r_data)
         # Events wait in the FIFO until the command that closes their chunk (STEP/SYNC) is there
         # too, so the core gets them back to back and its cycle counter measures the core, not
@@ -249,39 +271,56 @@ class UARTBridge(wiring.Component):
         mask = Signal(self.n_out)  # output spikes of the step
         reply = Signal(Reply)
         header = Signal(8)
-        pos = Signal(range(max(P.step_reply_len(self.n_out), P.INFO_REPLY_LEN)))
         m.d.sync += flags.eq(flags | news)
 
-        info_code, status = P.REPLY_INFO, flags
+        info_code, status, held = P.REPLY_INFO, flags, Const(0)
         if self.image_words:
             held = Signal()  # the core's image has not (or not correctly) loaded
             wiring.connect(m, wiring.flipped(self.load), core.load)
             m.d.comb += [held.eq(self.load_status != LoadStatus.OK), core.hold.eq(held)]
             info_code, status = P.REPLY_INFO_LOAD, Cat(flags, held)  # HELD is the flag after the three
+        if bench:
+            info_code = P.REPLY_INFO_CAPS
+        lengths = [P.step_reply_len(self.n_out), P.INFO_REPLY_LEN]
+        if bench:
+            lengths += [P.info_reply_len(info_code), P.sample_reply_len(self.n_out), P.BENCH_END_REPLY_LEN]
+        pos = Signal(range(max(lengths)))
+        codes = {Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK, Reply.INFO: info_code,
+                 Reply.SAMPLE: P.REPLY_SAMPLE, Reply.END: P.REPLY_BENCH_END}
 
         def start_reply(kind):
-            code = {Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK, Reply.INFO: info_code}[kind]
-            m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news), header.eq(code | status)]
+            m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news), header.eq(codes[kind] | status)]
             m.next = "SEND"
 
+        sink = self._reply_sink(m, tx)
         with m.FSM():
             with m.State("FEED"):
                 if self.image_words:
                     self._feed_held(m, held, fifo, word, mask, start_reply)
                     with m.Else():
-                        self._feed(m, core, fifo, word, commands, mask, start_reply)
+                        self._feed(m, core, fifo, word, commands, mask, start_reply, held, bench)
                 else:
-                    self._feed(m, core, fifo, word, commands, mask, start_reply)
+                    self._feed(m, core, fifo, word, commands, mask, start_reply, held, bench)
+                if bench:
+                    with m.If(bench.finished(fifo, dec)):
+                        m.d.sync += [bench.running.eq(0), bench.stamp.eq(bench.clock)]
+                        start_reply(Reply.END)
             with m.State("COLLECT"):
-                self._collect(m, core, mask, start_reply)
+                self._collect(m, core, mask, start_reply, bench)
+            if bench:
+                with m.State("TALLY"):
+                    bench.tally(core, mask, start_reply)
             with m.State("SEND"):
-                self._send(m, tx, reply, header, pos, mask)
+                self._send(m, sink, reply, header, pos, mask, bench)
         return m
 
+    def _command(self, word):
+        return word.value[:(len(self.commands) - 1).bit_length()] | P.COMMAND_TAG
+
     def _feed_held(self, m, held, fifo, word, mask, start_reply) -> None:
-        """While held: drop events, answer STEP (no spikes) and CLEAR without the core; SYNC and
-        INFO go on to `_feed` (the caller's Else)."""
-        command = word.value[:2] | P.COMMAND_TAG
+        """While held: drop events, answer STEP (no spikes) and CLEAR without the core; SYNC, INFO
+        and BENCH go on to `_feed` (the caller's Else)."""
+        command = self._command(word)
         with m.If(held & fifo.r_rdy & (word.event | (command == P.STEP) | (command == P.CLEAR))):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(~word.event):
@@ -291,10 +330,12 @@ class UARTBridge(wiring.Component):
                 with m.Else():
                     start_reply(Reply.ACK)
 
-    def _feed(self, m, core, fifo, word, commands, mask, start_reply) -> None:
+    def _feed(self, m, core, fifo, word, commands, mask, start_reply, held, bench) -> None:
         """FIFO -> core: events once their chunk's closing command has arrived (or the FIFO is
-        full), STEP/CLEAR as the core's END/CLEAR beats; SYNC and INFO are answered at once."""
-        command = word.value[:2] | P.COMMAND_TAG
+        full), STEP/CLEAR as the core's END/CLEAR beats; SYNC and INFO are answered at once, BENCH
+        starts the benchmark (answered END with HELD while the core is held); during one, the
+        sample block's SYNC words are taken silently."""
+        command = self._command(word)
         m.d.comb += core.events.payload.addr.eq(word.value)
         with m.If(fifo.r_rdy & word.event):
             with m.If((commands != 0) | ~fifo.w_rdy):
@@ -306,38 +347,144 @@ class UARTBridge(wiring.Component):
             with m.If(core.events.ready):
                 m.d.sync += mask.eq(0)
                 m.next = "COLLECT"
+                if bench:
+                    with m.If(command == P.CLEAR):
+                        bench.new_sample()
         with m.Elif(fifo.r_rdy):
             m.d.comb += fifo.r_en.eq(1)
-            with m.If(command == P.SYNC):
-                start_reply(Reply.ACK)
-            with m.Else():
-                start_reply(Reply.INFO)
+            if bench:
+                with m.If(bench.running):
+                    pass  # the sample block's SYNC padding; nothing answers during a benchmark
+                with m.Elif(command == P.SYNC):
+                    start_reply(Reply.ACK)
+                with m.Elif(command == P.INFO):
+                    start_reply(Reply.INFO)
+                with m.Elif(held):
+                    start_reply(Reply.END)
+                with m.Else():
+                    bench.begin()
+            else:
+                with m.If(command == P.SYNC):
+                    start_reply(Reply.ACK)
+                with m.Else():
+                    start_reply(Reply.INFO)
 
-    def _collect(self, m, core, mask, start_reply) -> None:
-        """Core -> spike mask, until the END (STEP reply) or CLEAR (ACK) that closes the step."""
+    def _collect(self, m, core, mask, start_reply, bench) -> None:
+        """Core -> spike mask, until the END (STEP reply) or CLEAR (ACK) that closes the step;
+        during a benchmark END goes on to TALLY and CLEAR back to FEED, without a reply."""
         m.d.comb += core.spikes.ready.eq(1)
         with m.If(core.spikes.valid):
             with m.If(core.spikes.payload.kind == Kind.SPIKE):
                 m.d.sync += mask.bit_select(core.spikes.payload.addr, 1).eq(1)
+            if bench:
+                with m.Elif(bench.running):
+                    m.next = "FEED"
+                    with m.If(core.spikes.payload.kind == Kind.END):
+                        m.next = "TALLY"
             with m.Elif(core.spikes.payload.kind == Kind.END):
                 start_reply(Reply.STEP)
             with m.Else():
                 start_reply(Reply.ACK)
 
-    def _send(self, m, tx, reply, header, pos, mask) -> None:
+    def _reply_sink(self, m, tx):
+        """Where the replies' bytes go: the transmitter, or with the benchmark a FIFO in front of
+        it (a SAMPLE reply goes in at a byte per clock while the core runs on)."""
+        if not self.bench:
+            return tx.data
+        m.submodules.tx_fifo = txq = SyncFIFOBuffered(width=8, depth=2 * P.sample_reply_len(self.n_out))
+        m.d.comb += [tx.data.payload.eq(txq.r_data), tx.data.valid.eq(txq.r_rdy), txq.r_en.eq(tx.data.ready)]
+        sink = stream.Signature(8).flip().create()
+        m.d.comb += [txq.w_data.eq(sink.payload), txq.w_en.eq(sink.valid), sink.ready.eq(txq.w_rdy)]
+        return sink
+
+    def _send(self, m, sink, reply, header, pos, mask, bench) -> None:
         """The reply, byte by byte (hw/link/protocol.py): header, then its payload."""
-        step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)),
-                *(self.core.cycles[i:i + 8] for i in range(0, 8 * P.CYCLE_BYTES, 8))]
+        step = [header, *(mask[i:i + 8] for i in range(0, self.n_out, 8)), *_bytes(self.core.cycles)]
         info = [header, *(Const(b, 8) for b in P.info_bytes(self.info))]
         if self.image_words:
             info.append(self.load_status)
+        elif bench:
+            info.append(Const(LoadStatus.NONE, 8))
+        kinds = [(Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)]
+        if bench:
+            info.append(Const(self.info.caps, 8))
+            kinds += [(Reply.SAMPLE, [header, *bench.counts, *_bytes(bench.cycles), *_bytes(bench.stamp)]),
+                      (Reply.END, [header, self.bench_status, *_bytes(self.bench_trailer), *_bytes(bench.stamp)])]
         last = Signal()
         with m.Switch(reply):
-            for kind, payload in ((Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)):
+            for kind, payload in kinds:
                 with m.Case(kind):
-                    m.d.comb += [tx.data.payload.eq(Array(payload)[pos]), last.eq(pos == len(payload) - 1)]
-        m.d.comb += tx.data.valid.eq(1)
-        with m.If(tx.data.ready):
+                    m.d.comb += [sink.payload.eq(Array(payload)[pos]), last.eq(pos == len(payload) - 1)]
+        m.d.comb += sink.valid.eq(1)
+        with m.If(sink.ready):
             m.d.sync += pos.eq(pos + 1)
             with m.If(last):
                 m.next = "FEED"
+
+
+def _bytes(value) -> list:
+    """A little-endian field's bytes."""
+    return [value[i:i + 8] for i in range(0, len(value), 8)]
+
+
+class _BenchState:
+    """The benchmark's registers and the logic around the FSM (UARTBridge's `bench`): the sample
+    block's words -> bytes into the decoder, the per-sample spike counts, cycles and time stamps."""
+
+    def __init__(self, bridge: UARTBridge, m: Module, rx: UARTRx, dec: WordDecoder, fifo):
+        self.bridge, self.m = bridge, m
+        self.running = Signal()  # from BENCH to the END reply
+        self.seen_loading = Signal()  # the block's reader has started (its status before is stale)
+        self.counts = [Signal(8, name=f"bench_count{i}") for i in range(bridge.n_out)]
+        self.cycles = Signal(32)  # core cycles of the sample so far
+        self.step = Signal(range(bridge.steps))
+        self.clock = Signal(32)  # board cycles since BENCH
+        self.stamp = Signal(32)  # `clock` at the last SAMPLE/END reply
+        start = Signal()
+        m.d.sync += start.eq(0)
+        m.d.comb += bridge.bench_start.eq(start)
+        self.start = start
+        with m.If(self.running):
+            m.d.sync += self.clock.eq(self.clock + 1)
+        with m.If(bridge.bench_status == LoadStatus.LOADING):
+            m.d.sync += self.seen_loading.eq(1)
+        # Flash words -> decoder bytes, low byte first, 8 clocks apart (a block byte expands in 7).
+        word, left, gap = Signal(16), Signal(range(3)), Signal(range(P.BLOCK_BITS + 1))
+        room = fifo.level <= bridge.info.fifo_depth - P.BENCH_MARGIN
+        words = bridge.bench_words
+        m.d.comb += words.ready.eq(self.running & (left == 0) & room)
+        with m.If(words.valid & words.ready):
+            m.d.sync += [word.eq(words.payload), left.eq(2)]
+        out = (left != 0) & (gap == 0)
+        with m.If(gap != 0):
+            m.d.sync += gap.eq(gap - 1)
+        with m.If(out):
+            m.d.sync += [word.eq(word >> 8), left.eq(left - 1), gap.eq(P.BLOCK_BITS)]
+        m.d.comb += [dec.bytes.payload.eq(Mux(self.running, word[:8], rx.data.payload)),
+                     dec.bytes.valid.eq(Mux(self.running, out, rx.data.valid))]
+        self.drained = (left == 0) & (gap == 0) & ~words.valid
+
+    def begin(self) -> None:
+        self.m.d.sync += [self.running.eq(1), self.start.eq(1), self.seen_loading.eq(0), self.clock.eq(0)]
+
+    def new_sample(self) -> None:
+        self.m.d.sync += [self.cycles.eq(0), self.step.eq(0), *(c.eq(0) for c in self.counts)]
+
+    def finished(self, fifo, dec):
+        """The block is read (its verdict is in) and everything from it has gone through the core."""
+        status = self.bridge.bench_status
+        return (self.running & self.seen_loading & (status != LoadStatus.LOADING) & self.drained
+                & ~dec.words.valid & ~fifo.r_rdy)
+
+    def tally(self, core, mask, start_reply) -> None:
+        """A step has ended (the core's `cycles` holds its count now): add it to the sample; after
+        the last step, the SAMPLE reply."""
+        m = self.m
+        total = self.cycles + core.cycles
+        m.d.sync += [self.cycles.eq(total), self.step.eq(self.step + 1),
+                     *(c.eq(c + mask[i]) for i, c in enumerate(self.counts))]
+        with m.If(self.step == self.bridge.steps - 1):
+            m.d.sync += self.stamp.eq(self.clock)
+            start_reply(Reply.SAMPLE)
+        with m.Else():
+            m.next = "FEED"

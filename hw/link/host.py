@@ -84,6 +84,24 @@ class Link:
             receive()
         return replies
 
+    def bench(self) -> tuple[list[P.SampleResult], P.BenchEnd]:
+        """BENCH: the board runs the sample block in its flash (hw/link/samples.py) at core speed and
+        replies per sample; returns every sample's result and the end (the block's status)."""
+        if self.board is None:
+            self.info()
+        if not self.board.caps & P.CAP_BENCH:
+            raise P.ProtocolError("the board's bitstream has no on-board benchmark: build it with "
+                                  "python -m hw.build --bench-samples N")
+        self.port.write(bytes([P.BENCH]))
+        results, n_out = [], self.board.n_out
+        while True:
+            head = self._read(1)
+            if not head:
+                raise P.ProtocolError(f"BENCH: no reply after {len(results)} samples (timeout?)")
+            if P.reply_kind(head[0]) == P.REPLY_BENCH_END:
+                return results, P.decode_bench_end(head + self._read(P.BENCH_END_REPLY_LEN - 1))
+            results.append(P.decode_sample(head + self._read(P.sample_reply_len(n_out) - 1), n_out))
+
     def run_sample(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Counts [T, n_in] -> (output spikes uint8 [T, n_out], core cycles int64 [T])."""
         if self.board is None:

@@ -27,6 +27,12 @@ HEADER_BYTES = 16
 CRC_BYTES = 4
 FLASH_OFFSET = 1 << 20  # 1 MiB: above the iCE40 UP5K bitstream (~104 KB) on the configuration flash
 MAX_WORDS = 4 * 16384  # the UP5K's four SPRAMs
+FLASH_BYTES = 1 << 24  # 24-bit addressing: 16 MiB
+
+
+def max_words_at(offset: int) -> int:
+    """The most payload words an image at byte `offset` can have before the flash ends."""
+    return (FLASH_BYTES - offset - HEADER_BYTES - CRC_BYTES) // 2
 
 
 class LoadStatus(enum.IntEnum):
@@ -64,32 +70,34 @@ class ImageError(ValueError):
         self.status = status
 
 
-def header(digest: int, n_words: int) -> bytes:
-    return (MAGIC + VERSION.to_bytes(2, "little") + bytes(2) + (digest & 0xFFFF_FFFF).to_bytes(4, "little")
+def header(digest: int, n_words: int, magic: bytes = MAGIC) -> bytes:
+    return (magic + VERSION.to_bytes(2, "little") + bytes(2) + (digest & 0xFFFF_FFFF).to_bytes(4, "little")
             + n_words.to_bytes(4, "little"))
 
 
-def pack(words, digest: int) -> bytes:
-    """The image of SPRAM words (uint16, address order) for the model with `digest`."""
+def pack(words, digest: int, *, magic: bytes = MAGIC, max_words: int = MAX_WORDS) -> bytes:
+    """The image of SPRAM words (uint16, address order) for the model with `digest`; `magic` and
+    `max_words` name another payload in the same format (hw/link/samples.py)."""
     words = np.asarray(words)
     if words.ndim != 1 or (words.size and (words.min() < 0 or words.max() > 0xFFFF)):
         raise ValueError("flash image: words must be a 1-D array of 16-bit values")
-    if not 0 < words.size <= MAX_WORDS:
-        raise ValueError(f"flash image: {words.size} words, expected 1..{MAX_WORDS}")
-    body = header(digest, words.size) + words.astype("<u2").tobytes()
+    if not 0 < words.size <= max_words:
+        raise ValueError(f"flash image: {words.size} words, expected 1..{max_words}")
+    body = header(digest, words.size, magic) + words.astype("<u2").tobytes()
     return body + zlib.crc32(body).to_bytes(CRC_BYTES, "little")
 
 
-def unpack(image: bytes, *, digest: int | None = None, n_words: int | None = None) -> tuple[np.ndarray, int]:
+def unpack(image: bytes, *, digest: int | None = None, n_words: int | None = None, magic: bytes = MAGIC,
+           max_words: int = MAX_WORDS) -> tuple[np.ndarray, int]:
     """(words uint16, digest) of an image; raises ImageError naming the loader's status.
 
     `digest`/`n_words`: what the bitstream expects (checked in the loader's order: magic, version,
     digest, length, CRC). Bytes after the CRC are ignored, as the loader never reads them.
     """
     image = bytes(image)
-    if len(image) < HEADER_BYTES or image[:4] != MAGIC:
+    if len(image) < HEADER_BYTES or image[:4] != magic:
         raise ImageError(LoadStatus.BAD_MAGIC, f"no image (magic {image[:4].hex() or 'missing'}, "
-                                               f"expected {MAGIC.hex()}: erased flash or wrong offset?)")
+                                               f"expected {magic.hex()}: erased flash or wrong offset?)")
     version = int.from_bytes(image[4:6], "little")
     if version != VERSION:
         raise ImageError(LoadStatus.BAD_VERSION, f"format version {version}, this build reads {VERSION}")
@@ -97,8 +105,8 @@ def unpack(image: bytes, *, digest: int | None = None, n_words: int | None = Non
     if digest is not None and found != digest:
         raise ImageError(LoadStatus.BAD_DIGEST, f"image of model {found:08x}, the bitstream runs {digest:08x}")
     length = int.from_bytes(image[12:16], "little")
-    if (n_words is not None and length != n_words) or not 0 < length <= MAX_WORDS:
-        raise ImageError(LoadStatus.BAD_LENGTH, f"{length} words, expected {n_words or f'1..{MAX_WORDS}'}")
+    if (n_words is not None and length != n_words) or not 0 < length <= max_words:
+        raise ImageError(LoadStatus.BAD_LENGTH, f"{length} words, expected {n_words or f'1..{max_words}'}")
     end = HEADER_BYTES + 2 * length
     crc = image[end:end + CRC_BYTES]
     if len(crc) < CRC_BYTES or int.from_bytes(crc, "little") != zlib.crc32(image[:end]):

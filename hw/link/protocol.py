@@ -59,16 +59,28 @@ STEP, CLEAR, SYNC, INFO = COMMAND_TAG | 0, COMMAND_TAG | 1, COMMAND_TAG | 2, COM
 COMMANDS = (STEP, CLEAR, SYNC, INFO)  # the commands that reach the board's FIFO
 BITMAP = COMMAND_TAG | 4  # opens a bitmap word: expanded into events by the board's word decoder
 BLOCK_BITS = 7  # inputs per bitmap block byte
+# Run the sample block in the flash (hw/link/samples.py) and reply per sample: only builds with the
+# on-board benchmark take it (CAP_BENCH in INFO); any other answers with the FRAMING flag.
+BENCH = COMMAND_TAG | 5
+BENCH_COMMANDS = COMMANDS + (BITMAP, BENCH)  # a bench build's command codes (BITMAP never reaches the FIFO)
+# Words a bench build keeps free in its FIFO before it reads the next flash word: two bytes of
+# bitmap blocks expand to 2 * 7 events, plus the decoder's output register and a cycle of FIFO
+# latency. The sample block's chunks leave this room (`bench_credit`).
+BENCH_MARGIN = 2 * BLOCK_BITS + 2
 
 # iCEBreaker: 24 MHz / 3 Mbaud = 8 clocks per bit exactly, and the FT2232H makes 3 Mbaud exactly
 # (12 MHz / 4). At the ULX3S's 50 MHz it is 2 % off (17 clocks): --baud 2000000 is exact there.
 DEFAULT_BAUD = 3_000_000
 
 REPLY_STEP, REPLY_ACK, REPLY_INFO, REPLY_INFO_LOAD = 0xA0, 0xB0, 0xD0, 0xE0
+REPLY_SAMPLE, REPLY_BENCH_END, REPLY_INFO_CAPS = 0x80, 0x90, 0xF0  # replies of builds with the bench
 FLAG_FRAMING, FLAG_OVERRUN, FLAG_RANGE, FLAG_HELD = 1, 2, 4, 8
 INFO_FIELDS = (("n_in", 2), ("n_out", 2), ("fifo_depth", 2), ("clock_hz", 4), ("model", 4))
-LOAD_FIELD = ("load", 1)  # after INFO_FIELDS in a REPLY_INFO_LOAD
+LOAD_FIELD = ("load", 1)  # after INFO_FIELDS in a REPLY_INFO_LOAD and a REPLY_INFO_CAPS
+CAPS_FIELD = ("caps", 1)  # after LOAD_FIELD in a REPLY_INFO_CAPS
+CAP_BENCH = 1  # the on-board benchmark: BENCH runs the flash's sample block
 CYCLE_BYTES = 4
+BENCH_END_FIELDS = (("status", 1), ("trailer", 4), ("stamp", CYCLE_BYTES))
 
 
 class ProtocolError(RuntimeError):
@@ -104,6 +116,21 @@ def spike_bytes(n_out: int) -> int:
 
 def step_reply_len(n_out: int) -> int:
     return 1 + spike_bytes(n_out) + CYCLE_BYTES
+
+
+def sample_reply_len(n_out: int) -> int:
+    """SAMPLE: header, one spike count byte per output neuron, core cycles, board cycles so far."""
+    return 1 + n_out + 2 * CYCLE_BYTES
+
+
+BENCH_END_REPLY_LEN = 1 + sum(n for _, n in BENCH_END_FIELDS)
+
+
+def bench_credit(fifo_depth: int) -> int:
+    """FIFO words per chunk in the sample block of a board with `fifo_depth` (BENCH_MARGIN)."""
+    if fifo_depth < BENCH_MARGIN + 2:
+        raise ValueError(f"fifo_depth: the on-board benchmark needs >= {BENCH_MARGIN + 2}, got {fifo_depth}")
+    return fifo_depth - BENCH_MARGIN
 
 
 INFO_REPLY_LEN = 1 + sum(n for _, n in INFO_FIELDS)
@@ -226,28 +253,79 @@ class Info:
     clock_hz: int
     model: int
     load: LoadStatus = LoadStatus.NONE  # NONE: the build has no flash image
+    caps: int = 0  # CAP_* bits: what the build can do beyond the commands every build takes
+
+
+def _info_fields(header: int) -> tuple:
+    """The fields of the INFO reply that starts with `header`: with a load status, and capabilities, or not."""
+    extra = {REPLY_INFO_LOAD: (LOAD_FIELD,), REPLY_INFO_CAPS: (LOAD_FIELD, CAPS_FIELD)}.get(header & 0xF0, ())
+    return INFO_FIELDS + extra
 
 
 def info_reply_len(header: int) -> int:
-    """Length of the INFO reply that starts with `header` (with a load status or without)."""
-    return INFO_REPLY_LEN + (LOAD_FIELD[1] if header & 0xF0 == REPLY_INFO_LOAD else 0)
+    """Length of the INFO reply that starts with `header`."""
+    return 1 + sum(n for _, n in _info_fields(header))
 
 
 def decode_info(reply: bytes) -> Info:
     if not reply or len(reply) != info_reply_len(reply[0]):
-        raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN} or {INFO_REPLY_LEN + 1} "
+        raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN}, {INFO_REPLY_LEN + 1} or {INFO_REPLY_LEN + 2} "
                             "(timeout?)")
-    _check_header(reply[0], (REPLY_INFO, REPLY_INFO_LOAD), "INFO")
+    _check_header(reply[0], (REPLY_INFO, REPLY_INFO_LOAD, REPLY_INFO_CAPS), "INFO")
     values, pos = {}, 1
-    for name, n in INFO_FIELDS + ((LOAD_FIELD,) if len(reply) > INFO_REPLY_LEN else ()):
+    for name, n in _info_fields(reply[0]):
         values[name] = int.from_bytes(reply[pos:pos + n], "little")
         pos += n
     if "load" in values:
-        known = {s.value for s in LoadStatus} - {LoadStatus.NONE.value}
+        # Only a build with capabilities has a load status without an image (NONE).
+        known = {s.value for s in LoadStatus} - ({LoadStatus.NONE.value} if "caps" not in values else set())
         if values["load"] not in known:
             raise ProtocolError(f"INFO reply: unknown load status {values['load']}")
         values["load"] = LoadStatus(values["load"])
     return Info(**values)
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One sample of the on-board benchmark."""
+    counts: np.ndarray  # output spikes per neuron over the sample's steps, [n_out]
+    cycles: int  # the core's cycles, summed over the sample's steps (the STEP replies' count)
+    stamp: int  # board cycles from the BENCH command to this result
+
+
+@dataclass(frozen=True)
+class BenchEnd:
+    status: LoadStatus  # the sample block's: OK, or why it was refused (hw/link/image.py)
+    trailer: int  # the block's CRC-32 as the board read it: which block it ran
+    stamp: int  # board cycles from the BENCH command to the end
+
+
+def reply_kind(header: int) -> int:
+    """REPLY_SAMPLE or REPLY_BENCH_END for a header byte read during a benchmark."""
+    _check_header(header, (REPLY_SAMPLE, REPLY_BENCH_END), "BENCH")
+    return header & 0xF0
+
+
+def decode_sample(reply: bytes, n_out: int) -> SampleResult:
+    if len(reply) != sample_reply_len(n_out):
+        raise ProtocolError(f"SAMPLE reply: {len(reply)} bytes, expected {sample_reply_len(n_out)} (timeout?)")
+    _check_header(reply[0], (REPLY_SAMPLE,), "SAMPLE")
+    cycles = reply[1 + n_out:]
+    return SampleResult(np.frombuffer(reply[1:1 + n_out], np.uint8).copy(),
+                        int.from_bytes(cycles[:CYCLE_BYTES], "little"), int.from_bytes(cycles[CYCLE_BYTES:], "little"))
+
+
+def decode_bench_end(reply: bytes) -> BenchEnd:
+    if len(reply) != BENCH_END_REPLY_LEN:
+        raise ProtocolError(f"BENCH end reply: {len(reply)} bytes, expected {BENCH_END_REPLY_LEN} (timeout?)")
+    _check_header(reply[0], (REPLY_BENCH_END,), "BENCH")
+    values, pos = {}, 1
+    for name, n in BENCH_END_FIELDS:
+        values[name] = int.from_bytes(reply[pos:pos + n], "little")
+        pos += n
+    if values["status"] not in {s.value for s in LoadStatus} - {LoadStatus.NONE.value, LoadStatus.LOADING.value}:
+        raise ProtocolError(f"BENCH end reply: unknown sample block status {values['status']}")
+    return BenchEnd(LoadStatus(values["status"]), values["trailer"], values["stamp"])
 
 
 def info_bytes(info: Info) -> bytes:

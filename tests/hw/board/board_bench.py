@@ -3,10 +3,12 @@ holds a flash image, the loader boots the core's SPRAM (yosys' SB_SPRAM256KA mod
 hw.link.host.Link drives the UART through cocotbext-uart; launched by test_board_sim.py.
 
 Job (npz in $HW_JOB): `flashes` [C] object array of {offset: bytes} flash contents, one boot each,
-`counts` [B, T, n_in] samples to run after a boot, `bit_ns`, `timeout_ns` (the host's read timeout:
-longer than a full FIFO chunk takes on the wire), `out` (result path). For every case it
-saves the INFO load status, the boot's cycles, and either the spikes of every sample or the
-host's error message.
+`counts` [B, T, n_in] samples to run after a boot, `booted` (the design has a boot loader),
+`bench` (then also run the on-board benchmark after the samples), `bit_ns`, `timeout_ns` (the
+host's read timeout: longer than a full FIFO chunk or a benchmark sample takes), `out` (result
+path). For every case it saves the INFO load status, the boot's cycles, and either the spikes of
+every sample or the host's error message, and with `bench` the benchmark's results and end (or its
+error message).
 """
 import os
 
@@ -14,7 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from hw.link import protocol as P
@@ -26,16 +28,28 @@ CLOCK_NS = 10
 BOOT_LIMIT_CYCLES = 5_000_000
 
 
-async def boot(dut, flash: SPIFlash) -> int:
-    """Answer the loader's SPI until its read transaction ends; returns the cycles it took."""
+async def serve(dut, flash: list[SPIFlash]) -> None:
+    """Answer the design's SPI with the flash model `flash[0]`, for the whole run (boot and benchmark);
+    asleep while chip select is off."""
     dut.flash__cipo.value = 1
-    for cycle in range(BOOT_LIMIT_CYCLES):
-        await FallingEdge(dut.clk)  # the loader moves its pins on rising edges
+    while True:
+        await FallingEdge(dut.clk)  # the readers move their pins on rising edges
         cs = int(dut.flash__cs.value)
-        if not cs and flash.cs and flash.commands[-1:] == [FAST_READ]:
+        dut.flash__cipo.value = flash[0].step(get_sim_time("ns"), cs, int(dut.flash__sck.value),
+                                              int(dut.flash__copi.value))
+        if not cs:
+            await RisingEdge(dut.flash__cs)
+
+
+async def boot(dut, flash: SPIFlash) -> int:
+    """Wait for the boot loader's read transaction to end; returns the cycles it took."""
+    was_selected = 0
+    for cycle in range(BOOT_LIMIT_CYCLES):
+        await FallingEdge(dut.clk)
+        cs = int(dut.flash__cs.value)
+        if was_selected and not cs and flash.commands[-1:] == [FAST_READ]:
             return cycle
-        dut.flash__cipo.value = flash.step(get_sim_time("ns"), cs, int(dut.flash__sck.value),
-                                           int(dut.flash__copi.value))
+        was_selected = cs
     raise AssertionError(f"no boot within {BOOT_LIMIT_CYCLES} cycles")
 
 
@@ -45,12 +59,14 @@ async def boots(dut):
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, "ns").start())
     dut.rx.value = 1
     port = SimPort(dut.rx, dut.tx, int(job["bit_ns"]), timeout_ns=int(job["timeout_ns"]))
-    results = []
+    results, flash = [], [SPIFlash()]
+    cocotb.start_soon(serve(dut, flash))
     for flash_contents in job["flashes"]:
         dut.rst.value = 1
+        flash[0] = SPIFlash(flash_contents)
         await ClockCycles(dut.clk, 5)
         dut.rst.value = 0
-        cycles = await boot(dut, SPIFlash(flash_contents))
+        cycles = await boot(dut, flash[0]) if job["booted"] else 0
         await ClockCycles(dut.clk, 5)  # the verdict follows the last byte
 
         @bridge
@@ -59,11 +75,18 @@ async def boots(dut):
             link.resync()
             info = link.info()
             try:
-                return info, [link.run_sample(sample)[0] for sample in job["counts"]], ""
+                spikes, error = [link.run_sample(sample)[0] for sample in job["counts"]], ""
             except P.ProtocolError as e:  # a held core: no spikes, an error naming why
-                return info, [], str(e)
+                spikes, error = [], str(e)
+            bench = {}
+            if job["bench"]:
+                try:
+                    bench["results"], bench["end"] = link.bench()
+                except P.ProtocolError as e:
+                    bench["error"] = str(e)
+            return info, spikes, error, bench
 
-        info, spikes, error = await host()
+        info, spikes, error, bench = await host()
         results.append({"load": int(info.load), "cycles": cycles, "spikes": np.array(spikes), "error": error,
-                        "info": (info.n_in, info.n_out, info.model)})
+                        "info": (info.n_in, info.n_out, info.model), "caps": info.caps, "bench": bench})
     np.save(str(job["out"]), np.array(results, dtype=object), allow_pickle=True)

@@ -15,8 +15,10 @@ from hw.gateware.flash import boot_cycles
 from hw.gateware.plan import plan, spram_image
 from hw.gateware.system import System
 from hw.gateware.uart import UARTBridge
-from hw.link import image
+from hw.gateware.perf import step_cycles
+from hw.link import image, samples
 from hw.link import protocol as P
+from hw.link.bench import check_end
 from hw.link.host import check_model
 from hw.link.image import LoadStatus
 from hw.rtlsim import runner
@@ -35,9 +37,10 @@ def small_net(seed: int):
                            resets=("subtract", "zero"), input_max_count=2, steps=6)
 
 
-def system(art, spram) -> System:
+def system(art, spram, *, bench: bool = False, fifo_depth: int = 16) -> System:
     core = Core(art, spram=spram, spram_cells=True)
-    return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=16, core=core))
+    return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=fifo_depth, core=core,
+                             bench=bench))
 
 
 def rtl(top: System) -> str:
@@ -45,14 +48,15 @@ def rtl(top: System) -> str:
 
 
 def simulate(verilog: str, flashes: list[dict], counts: np.ndarray, tmp_path: Path,
-             simulator: str = "icarus", timeout_ns: int = 200_000) -> list[dict]:
+             simulator: str = "icarus", timeout_ns: int = 200_000, *, booted: bool = True,
+             bench: bool = False) -> list[dict]:
     """Run board_bench.py on `verilog` (top module `board`) plus the iCE40 cell models."""
     build_dir = runner.build(verilog + cells_sim(), "board", simulator)
     job, out = tmp_path / "job.npz", tmp_path / "out.npy"
     flash_array = np.empty(len(flashes), object)
     flash_array[:] = flashes
     np.savez(job, flashes=flash_array, counts=np.asarray(counts).transpose(1, 0, 2),
-             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), timeout_ns=timeout_ns, out=str(out))
+             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), timeout_ns=timeout_ns, out=str(out), booted=booted, bench=bench)
     runner.run(build_dir, "board", simulator, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
                test_dir=tmp_path)
     return list(np.load(out, allow_pickle=True))
@@ -62,10 +66,33 @@ def flipped(data: bytes, pos: int) -> bytes:
     return data[:pos] + bytes([data[pos] ^ 0x40]) + data[pos + 1:]
 
 
+BENCH_FIFO = 24  # the smallest the benchmark takes is 18: many chunks per step
+
+
+def assert_bench_matches_reference(bench: dict, art, counts: np.ndarray, block: bytes, fifo_depth: int) -> int:
+    """The on-board benchmark ran `block` (the samples `counts` [T, B, n_in]): every sample's spike
+    counts equal sim.reference's, its core cycles lie inside the cycle model's bounds (a sample with
+    a step cut into chunks may count less: only the upper bound), and the board's time stamps grow
+    by at least those cycles. Returns how many samples were held to both bounds."""
+    assert "error" not in bench, bench["error"]
+    results, end = bench["results"], bench["end"]
+    check_end(end, block, len(results), counts.shape[1], "program the block")
+    np.testing.assert_array_equal(np.stack([r.counts for r in results]), run(art, counts).spikes[-1].sum(axis=0))
+    lower, upper = (b.sum(axis=0) for b in step_cycles(art, counts))
+    cycles = np.array([r.cycles for r in results])
+    credit = P.bench_credit(fifo_depth)
+    whole = np.array([(counts[:, b].sum(axis=1) < credit).all() for b in range(counts.shape[1])])  # one chunk a step
+    assert ((cycles <= upper) & ((lower <= cycles) | ~whole)).all(), (lower, cycles, upper, whole)
+    stamps = np.array([0] + [r.stamp for r in results] + [end.stamp])
+    assert (np.diff(stamps)[:-1] >= cycles).all() and stamps[-1] >= stamps[-2], stamps
+    return int(whole.sum())
+
+
 @pytest.mark.parametrize("simulator", ["icarus", pytest.param("verilator", marks=pytest.mark.slow)])
 def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(simulator, tmp_path):
     art = small_net(1)
-    top = system(art, ["layer0.synapses"])  # a few hundred synapses forced into SPRAM
+    # A few hundred synapses forced into SPRAM, and the benchmark, whose reader shares the flash pins.
+    top = system(art, ["layer0.synapses"], bench=True, fifo_depth=BENCH_FIFO)
     good = top.image
     n_words = top.loader.n_words
     other_art = small_net(2)
@@ -73,8 +100,9 @@ def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(sim
     rng = np.random.default_rng(3)
     counts = (rng.integers(0, 3, (art.steps, 2, art.n_in)) * (rng.random((art.steps, 2, art.n_in)) < 0.3)).astype(np.uint8)
     at = image.FLASH_OFFSET
+    block = samples.pack(counts, P.model_digest(art), BENCH_FIFO)
     cases = {  # name: (flash contents, the status the board must report)
-        "good": ({at: good}, LoadStatus.OK),
+        "good": ({at: good, samples.OFFSET: block}, LoadStatus.OK),
         "flipped payload byte": ({at: flipped(good, image.HEADER_BYTES + 11)}, LoadStatus.BAD_CRC),
         "other model's image": ({at: other}, LoadStatus.BAD_DIGEST),
         "truncated": ({at: good[:len(good) // 2]}, LoadStatus.BAD_CRC),
@@ -88,24 +116,51 @@ def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(sim
         except image.ImageError as e:
             assert e.status == status, name
 
-    results = simulate(rtl(top), [flash for flash, _ in cases.values()], counts, tmp_path, simulator)
+    results = simulate(rtl(top), [flash for flash, _ in cases.values()], counts, tmp_path, simulator, bench=True)
 
     expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
     assert expected.any(), "the test input should make the output layer fire"
     for (name, (_, status)), got in zip(cases.items(), results):
         assert got["info"] == (art.n_in, art.n_out, P.model_digest(art)), name
         assert got["load"] == status, f"{name}: board reports {LoadStatus(got['load']).name}, expected {status.name}"
-        info = P.Info(art.n_in, art.n_out, 16, round(CLOCK_HZ), P.model_digest(art), LoadStatus(got["load"]))
+        assert got["caps"] == P.CAP_BENCH
+        info = P.Info(art.n_in, art.n_out, BENCH_FIFO, round(CLOCK_HZ), P.model_digest(art), LoadStatus(got["load"]))
         if status == LoadStatus.OK:
             assert not got["error"], got["error"]
             np.testing.assert_array_equal(got["spikes"], expected)
+            assert_bench_matches_reference(got["bench"], art, counts, block, BENCH_FIFO)
             check_model(info, art)
             # The boot took what the cycle formula (docs/build.md's boot time) says, to a few cycles of reset.
             assert abs(got["cycles"] - boot_cycles(n_words, CLOCK_HZ)) <= 8, got["cycles"]
         else:
             assert got["spikes"].size == 0 and "holds its core" in got["error"], name
+            assert "holds its core" in got["bench"]["error"], name  # BENCH refused too
             with pytest.raises(P.ProtocolError, match=f"did not load: {status.name}"):
                 check_model(info, art)
+
+
+def test_board_without_spram_runs_the_benchmark_from_flash_and_refuses_bad_blocks(tmp_path):
+    """A model in block RAM needs no boot: the System is the bridge and the sample block's reader.
+    The benchmark runs three samples from the flash at core speed, equal to sim.reference; an erased
+    flash and another model's block end in their status, with no sample run."""
+    art = small_net(5)
+    fifo_depth = 128  # room for whole steps: their cycles held to both bounds
+    top = system(art, [], bench=True, fifo_depth=fifo_depth)
+    assert top.loader is None and top.image is None
+    rng = np.random.default_rng(6)
+    counts = (rng.integers(0, 3, (art.steps, 3, art.n_in)) * (rng.random((art.steps, 3, art.n_in)) < 0.4)).astype(np.uint8)
+    block = samples.pack(counts, P.model_digest(art), fifo_depth)
+    other = samples.pack(counts, P.model_digest(small_net(2)), fifo_depth)
+    cases = {"good": {samples.OFFSET: block}, "erased": {}, "other model": {samples.OFFSET: other}}
+    got = dict(zip(cases, simulate(rtl(top), list(cases.values()), counts[:, :1], tmp_path, booted=False, bench=True)))
+    assert run(art, counts).spikes[-1].any(), "the test input should make the output layer fire"
+    assert got["good"]["load"] == LoadStatus.NONE and got["good"]["caps"] == P.CAP_BENCH
+    assert assert_bench_matches_reference(got["good"]["bench"], art, counts, block, fifo_depth) == 3
+    for name, status in (("erased", LoadStatus.BAD_MAGIC), ("other model", LoadStatus.BAD_DIGEST)):
+        bench = got[name]["bench"]
+        assert bench["results"] == [] and bench["end"].status == status, name
+        with pytest.raises(P.ProtocolError, match=f"did not read: {status.name}"):
+            check_end(bench["end"], block, 0, counts.shape[1], "program it")
 
 
 def synthesised(verilog: str, tmp_path: Path) -> str:
