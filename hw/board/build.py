@@ -32,18 +32,21 @@ from hw.gateware.core import Core
 from hw.gateware.flash import boot_cycles
 from hw.gateware.system import System
 from hw.link import protocol as P
-from hw.link.image import FLASH_OFFSET
+from hw.link import samples
+from hw.link.bench import sample_block
+from hw.link.image import FLASH_OFFSET, flash_command
 from hw.gateware.uart import UARTBridge
 
 NAME = "snn_top"
 IMAGE_NAME = "model.img"
+SAMPLES_NAME = "samples.img"
 DEFAULT_SEED = 1
 
 
 class BoardTop(Elaboratable):
-    """PLL clock + UART bridge on the board's serial pins; when the core keeps weights in SPRAM, the
-    `System` (hw/gateware/system.py) in the bridge's place, its flash loader on the configuration
-    flash's SPI pins."""
+    """PLL clock + UART bridge on the board's serial pins; when the core keeps weights in SPRAM or
+    the build has the on-board benchmark, the `System` (hw/gateware/system.py) in the bridge's
+    place, its flash readers on the configuration flash's SPI pins."""
 
     def __init__(self, board, pll, top: UARTBridge | System):
         self.board, self.pll, self.top = board, pll, top
@@ -88,9 +91,12 @@ def workload_of(art, limit: int = 200):
 
 
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = P.DEFAULT_BAUD,
-          seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET) -> BuildReport:
+          seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET,
+          bench_samples: int | None = None) -> BuildReport:
     """Fit check, elaborate, synthesise, place, route, pack; write and return the report (and the
-    flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM)."""
+    flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM).
+    `bench_samples`: add the on-board benchmark and write the sample block `samples.img` of that many
+    test samples, for samples.OFFSET on the flash."""
     started = time.monotonic()
     estimate = fit.check(art, board)  # raises fit.FitError before any tool runs
     if estimate.ebr[1] > board.budget["ebr"]:
@@ -100,11 +106,18 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     core_hz = pll.out_hz if pll else board.clock_hz
     P.uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
     # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
-    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names))
-    system = System(bridge, offset=image_offset) if bridge.image_words else None
+    bench = bench_samples is not None
+    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names), bench=bench)
+    system = System(bridge, offset=image_offset) if bridge.image_words or bench else None
+    block = sample_block(art, bench_samples, bridge.info.fifo_depth)[0] if bench else None  # before any tool runs
+    if system and system.image and block and image_offset + len(system.image) > samples.OFFSET:
+        raise ValueError(f"--image-offset: the weight image at {image_offset:#x} runs into the sample block "
+                         f"at {samples.OFFSET:#x}")
     out.mkdir(parents=True, exist_ok=True)
-    if system:
+    if system and system.image:
         (out / IMAGE_NAME).write_bytes(system.image)
+    if block:
+        (out / SAMPLES_NAME).write_bytes(block)
     steps = steps_for(board.family.name, NAME, list(board.pnr_args), seed)
     with progress_bar(1 + len(steps), progress) as bar:
         bar.set_description("elaboration")
@@ -132,7 +145,10 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
                           "total": round(time.monotonic() - started, 1)},
         "tools": ran.tools,
     })
-    if system:
+    if block:
+        result["bench"] = {"path": str(out / SAMPLES_NAME), "bytes": len(block), "samples": bench_samples,
+                           "offset": samples.OFFSET, "sha256": hashlib.sha256(block).hexdigest()}
+    if system and system.image:
         if image_offset < bitstream.stat().st_size:
             raise ValueError(f"--image-offset: {image_offset:#x} is inside the {bitstream.stat().st_size}-byte bitstream")
         words = system.loader.n_words
@@ -146,14 +162,22 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
 
 
 def program_commands(result: dict) -> str:
-    """How to put the bitstream and the weight image on the board's flash (iceprog, as for the
-    iCEBreaker; iceprog reads `-o` with a k/M suffix)."""
-    image = result["image"]
-    offset = image["offset"]
-    at = f"{offset >> 20}M" if offset % (1 << 20) == 0 else f"{offset >> 10}k" if offset % 1024 == 0 else f"{offset:#x}"
-    return (f"wrote {image['path']} ({image['bytes']} bytes, {image['words']} SPRAM words; boot from flash "
-            f"{image['boot_ms']:g} ms)\nprogram the bitstream, then the weight image:\n"
-            f"  iceprog {result['bitstream']['path']}\n  iceprog -o {at} {image['path']}")
+    """How to put the bitstream, the weight image and the benchmark's sample block on the board's
+    flash (iceprog, as for the iCEBreaker)."""
+    lines, what = [], ["the bitstream"]
+    if "image" in result:
+        image = result["image"]
+        lines.append(f"wrote {image['path']} ({image['bytes']} bytes, {image['words']} SPRAM words; boot from "
+                     f"flash {image['boot_ms']:g} ms)")
+        what.append("the weight image")
+    if "bench" in result:
+        bench = result["bench"]
+        lines.append(f"wrote {bench['path']} ({bench['bytes']} bytes, {bench['samples']} test samples for "
+                     f"python -m hw.run --bench {bench['samples']})")
+        what.append("the sample block")
+    lines += [f"program {', then '.join(what)}:", f"  iceprog {result['bitstream']['path']}"]
+    lines += [f"  {flash_command(result[k]['path'], result[k]['offset'])}" for k in ("image", "bench") if k in result]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -166,6 +190,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="nextpnr placement seed")
     ap.add_argument("--image-offset", type=lambda text: int(text, 0), default=FLASH_OFFSET,
                     help=f"byte offset of the weight image on the flash (default {FLASH_OFFSET:#x} = 1 MiB)")
+    ap.add_argument("--bench-samples", type=int, metavar="N",
+                    help="add the on-board benchmark (python -m hw.run --bench N) and write its block of N test samples")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even when fmax < clock")
     add_quiet_option(ap, "--no-progress")
     args = ap.parse_args(argv)
@@ -178,13 +204,14 @@ def main(argv=None) -> int:
         art = load(args.artifact)
         result = build(art, board, args.out / board.name, artifact_path=str(args.artifact or "bundled"),
                        clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None, baud=args.baud,
-                       seed=args.seed, progress=not args.quiet, image_offset=args.image_offset)
+                       seed=args.seed, progress=not args.quiet, image_offset=args.image_offset,
+                       bench_samples=args.bench_samples)
     except (ValueError, OSError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.table(result))
     print(f"\nwrote {result['bitstream']['path']} and {args.out / board.name / 'report.json'}")
-    if "image" in result:
+    if "image" in result or "bench" in result:
         print(program_commands(result))
     if not result["timing"]["met"] and not args.allow_timing_fail:
         print(f"error: timing not met: fmax {result['timing']['fmax_mhz']:.2f} MHz < "

@@ -16,7 +16,26 @@ import numpy as np
 
 from . import protocol as P
 from . import samples
-from .image import LoadStatus, load_hint
+from .image import LoadStatus
+
+
+def sample_block(art, n: int, fifo_depth: int, dataset: str | None = None,
+                 option: str = "--bench-samples") -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(block, counts [T, n, n_in], labels) of the first `n` test samples of `dataset` (default: the
+    artifact's) for the on-board benchmark (hw/link/samples.py); `option` names `n` in errors."""
+    from data import spikes_for
+
+    if n < 1:
+        raise ValueError(f"{option}: must be >= 1, got {n}")
+    if dataset is None and art.encoding is None:
+        raise ValueError(f"{option}: the artifact names no dataset to take test samples from")
+    counts, labels = spikes_for(art, dataset, "test", limit=n)
+    if counts.shape[1] < n:
+        raise ValueError(f"{option}: the test split has only {counts.shape[1]} samples")
+    try:
+        return samples.pack(counts, P.model_digest(art), fifo_depth), counts, labels
+    except ValueError as e:
+        raise ValueError(f"{option}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -50,8 +69,7 @@ def check_end(end: P.BenchEnd, block: bytes, results: int, expected: int, progra
     """Refuse a run of another block than `block` (of `expected` samples) or of a block the board
     found bad; `programming` says how to put `block` on the flash."""
     if end.status != LoadStatus.OK:
-        raise P.ProtocolError(f"the board's sample block did not read: {end.status.name} ({load_hint(end.status)}); "
-                              f"{programming}")
+        raise P.ProtocolError(f"the board's sample block did not read: {end.status.name}; {programming}")
     if end.trailer != samples.trailer(block):
         raise P.ProtocolError(f"the board's flash holds another sample block (CRC {end.trailer:08x}, expected "
                               f"{samples.trailer(block):08x}): {programming}")

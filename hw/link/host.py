@@ -1,10 +1,13 @@
 """Host driver: run samples on a board over its serial link.
 
     python -m hw.run --port /dev/ttyUSB1 [--artifact net.npz] [--samples 20] [--baud 3000000]
+    python -m hw.run --port /dev/ttyUSB1 [--artifact net.npz] --bench N
 
 It checks that the board carries the artifact's model and that its clock makes the baud rate (INFO),
 sends each test sample step by step (hw.link.protocol.step_chunks), prints the class, the label and
-the timing, and compares every output spike with `sim.reference`.
+the timing, and compares every output spike with `sim.reference`. With `--bench N` the board runs N
+test samples from its flash instead (hw/link/bench.py): it writes their sample block
+(`--bench-image`) and the command that programs it, then checks every result against `sim/`.
 `Link` only needs an object with `write(bytes)` and `read(n) -> bytes` (a pyserial port, or the
 cocotb UART models in tests/build/), so the protocol code is tested without hardware.
 """
@@ -21,7 +24,7 @@ import numpy as np
 from console.progress import add_quiet_option
 
 from . import protocol as P
-from .image import LoadStatus, load_hint
+from .image import LoadStatus, flash_command, load_hint
 
 RESYNC_BYTES = 1 << 16  # more than a full FIFO's worth of replies: read until the timeout
 
@@ -151,19 +154,26 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", help="digits|mnist (default: the artifact's)")
     ap.add_argument("--samples", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    ap.add_argument("--bench", type=int, metavar="N", help="run N test samples from the board's flash at core speed "
+                    "(a build with python -m hw.build --bench-samples)")
+    ap.add_argument("--bench-image", default="samples.img", help="where --bench writes its sample block (default samples.img)")
     add_quiet_option(ap)  # also drops the line per sample
     args = ap.parse_args(argv)
     try:
-        if args.samples < 1:
-            raise ValueError(f"--samples: must be >= 1, got {args.samples}")
+        for option, n in (("--samples", args.samples), ("--bench", 1 if args.bench is None else args.bench)):
+            if n < 1:
+                raise ValueError(f"{option}: must be >= 1, got {n}")
         art = load(args.artifact)
-        counts, labels = spikes_for(art, args.dataset, "test", limit=args.samples)
+        if args.bench is None:
+            counts, labels = spikes_for(art, args.dataset, "test", limit=args.samples)
         with serial.Serial(args.port, args.baud, timeout=args.timeout) as port:
             link = Link(port)
             link.resync()
             board = link.info()
             check_model(board, art)
             check_baud(board, args.baud)
+            if args.bench is not None:
+                return run_bench(link, art, args)
             ref = run(art, counts).spikes[-1]
             agree = correct = 0
             for i in range(counts.shape[1]):
@@ -178,12 +188,38 @@ def main(argv=None) -> int:
                     print(f"sample {i}: class {cls} (label {labels[i]}), core {cycles.sum()} cycles = "
                           f"{cycles.sum() / board.clock_hz * 1e6:.1f} us, link {wall * 1e3:.1f} ms, "
                           f"spikes {'match' if same else 'DIFFER from'} sim")
-    except (ValueError, ArtifactError, P.ProtocolError, serial.SerialException) as e:
+    except (ValueError, OSError, ArtifactError, P.ProtocolError, serial.SerialException) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     n = counts.shape[1]
     print(f"{n} samples: accuracy {correct / n:.1%}, spikes equal to sim.reference in {agree}/{n}")
     return 0 if agree == n else 1
+
+
+def run_bench(link: Link, art, args) -> int:
+    """`--bench N`: write the sample block, run it on the board, check it against sim/, print the rate."""
+    from pathlib import Path
+
+    from . import bench, samples
+
+    block, counts, labels = bench.sample_block(art, args.bench, link.board.fifo_depth, args.dataset, "--bench")
+    path = Path(args.bench_image)
+    if not path.is_file() or path.read_bytes() != block:
+        path.write_bytes(block)
+    programming = f"program it with: {flash_command(path, samples.OFFSET)}"
+    print(f"sample block: {path} ({len(block)} bytes, {args.bench} samples); {programming}")
+    start = time.perf_counter()
+    results, end = link.bench()
+    wall = time.perf_counter() - start
+    bench.check_end(end, block, len(results), args.bench, programming)
+    report = bench.compare(art, counts, labels, results, end, link.board.clock_hz, link.board.fifo_depth)
+    if not args.quiet:
+        for i, r in enumerate(results):
+            print(f"sample {i}: class {int(r.counts.argmax())} (label {labels[i]}), core {r.cycles} cycles, "
+                  f"board cycle {r.stamp}")
+    print(report.summary())
+    print(f"wall time on the host {wall:.3f} s (with the UART replies and USB latency)")
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

@@ -57,6 +57,13 @@ _HINTS = {
 }
 
 
+def flash_command(path, offset: int) -> str:
+    """The iceprog command that writes `path` at byte `offset` of the board's flash (iceprog reads
+    `-o` with a k/M suffix)."""
+    at = f"{offset >> 20}M" if offset % (1 << 20) == 0 else f"{offset >> 10}k" if offset % 1024 == 0 else f"{offset:#x}"
+    return f"iceprog -o {at} {path}"
+
+
 def load_hint(status: LoadStatus) -> str:
     """What a failed load means and what to do, for the host's error line."""
     return _HINTS[status]

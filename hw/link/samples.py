@@ -42,8 +42,8 @@ def pack(counts: np.ndarray, digest: int, fifo_depth: int) -> bytes:
     flash cannot hold above OFFSET."""
     data = payload(counts, fifo_depth)
     if len(data) // 2 > MAX_WORDS:
-        raise ValueError(f"--bench: {counts.shape[1]} samples take {len(data)} bytes; the flash holds "
-                         f"{2 * MAX_WORDS} above {OFFSET:#x}: use fewer samples")
+        raise ValueError(f"{counts.shape[1]} samples take {len(data)} bytes, the flash holds {2 * MAX_WORDS} "
+                         f"above {OFFSET:#x}: use fewer samples")
     return image.pack(np.frombuffer(data, "<u2"), digest, magic=MAGIC, max_words=MAX_WORDS)
 
 

@@ -15,12 +15,12 @@ from sim.artifact import load
 FLASH_PINS = {"cs": 16, "clk": 15, "copi": 14, "cipo": 17, "wp": 12, "hold": 13}
 
 
-def build_files(spram) -> dict:
+def build_files(spram, bench: bool = False) -> dict:
     art = load()
     board = boards.get("icebreaker")
     pll = plan_clock(board, board.target_hz)
-    bridge = UARTBridge(art, clk_hz=pll.out_hz, core=Core(art, spram=spram))
-    top = System(bridge) if spram else bridge
+    bridge = UARTBridge(art, clk_hz=pll.out_hz, core=Core(art, spram=spram), bench=bench)
+    top = System(bridge) if spram or bench else bridge
     files = board.platform().prepare(BoardTop(board, pll, top), name="snn_top", emit_src=False).files
     return {"pcf": files["snn_top.pcf"], "il": files["snn_top.il"], "system": top}
 
@@ -29,8 +29,16 @@ def test_model_without_spram_has_no_flash_pins_and_no_system():
     built = build_files(())
     assert "spi_flash" not in built["pcf"]
     assert "snn_top.bridge" in built["il"] and "snn_top.system" not in built["il"]  # the hierarchy of old builds
-    with pytest.raises(ValueError, match="no image to boot from"):
+    with pytest.raises(ValueError, match="nothing reads the flash"):
         System(built["system"])
+
+
+def test_benchmark_without_spram_drives_the_flash_with_only_the_sample_reader():
+    built = build_files((), bench=True)
+    for name, pin in FLASH_PINS.items():
+        assert f"set_io spi_flash_1x_0__{name}__io {pin}\n" in built["pcf"]
+    system = built["system"]
+    assert system.image is None and system.loader is None and system.bench.restart
 
 
 def test_model_with_spram_drives_the_configuration_flash_and_carries_its_image():
@@ -48,3 +56,11 @@ def test_program_commands_name_the_offset_as_iceprog_reads_it(offset, arg):
               "image": {"path": "b/model.img", "bytes": 36, "words": 8, "offset": offset, "boot_ms": 0.01}}
     lines = program_commands(result).splitlines()
     assert lines[-2:] == ["  iceprog b/snn_top.bin", f"  iceprog -o {arg} b/model.img"]
+
+
+def test_program_commands_put_the_sample_block_at_2_mib():
+    result = {"bitstream": {"path": "b/snn_top.bin"},
+              "bench": {"path": "b/samples.img", "bytes": 900, "samples": 3, "offset": 2 << 20}}
+    lines = program_commands(result).splitlines()
+    assert lines[-2:] == ["  iceprog b/snn_top.bin", "  iceprog -o 2M b/samples.img"]
+    assert "python -m hw.run --bench 3" in lines[0]
