@@ -21,10 +21,10 @@ import csv
 import io
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ import data as datasets
 from sim.evaluate import evaluate
 from sim.artifact import ArtifactError, check_w_bits, load, memory_total
 
-from experiments import cluster, store
+from experiments import cluster, eta, store
 from hw.board import fit
 from hw.board.toolchain import ToolError
 from hw.gateware.plan import GeneratorError, memories, plan
@@ -170,6 +170,17 @@ def place_and_route(settings: Settings, art, art_path: Path, board, build_dir: P
             "build_seconds": r["build_seconds"]["total"], "sha256": r["bitstream"]["sha256"]}, keep
 
 
+def board_stage(settings: Settings, board: str) -> str:
+    return f"{'build' if settings.build else 'fit'} {board}"
+
+
+def stages_left(settings: Settings, rec: dict, has_artifact: bool) -> list[str]:
+    """The stages compute_point runs for a point whose record so far is `rec`."""
+    return ([] if has_artifact else ["compress"]) + ([] if "accuracy" in rec else ["accuracy"]) + \
+        (["rtl"] if settings.rtl_samples and "cycles" not in rec else []) + \
+        [board_stage(settings, b) for b in settings.boards if b not in rec.get("boards", {})]
+
+
 def compute_point(settings: Settings, p: Point, done: dict, artifact: bytes | None, *, stage) -> dict:
     """Every stage of one point that `done` (its record so far) lacks, in a scratch folder.
     Returns {"record", "artifact": bytes, "files": {path under the sweep folder: bytes}}; writes
@@ -204,7 +215,7 @@ def compute_point(settings: Settings, p: Point, done: dict, artifact: bytes | No
         for name in settings.boards:
             if name not in rec["boards"]:
                 build_dir = Path(scratch) / "build" / name
-                rec["boards"][name], kept = timed(f"{'build' if settings.build else 'fit'} {name}", place_and_route, settings, art, art_path,
+                rec["boards"][name], kept = timed(board_stage(settings, name), place_and_route, settings, art, art_path,
                                                   boards.get(name), build_dir)
                 files.update({f"builds/{name}/{p.key}/{f}": data for f, data in kept.items()})
     rec["seconds"] = seconds
@@ -240,9 +251,10 @@ class Sweep:
         return store.read_json(path) if path.is_file() else None
 
     def complete(self, rec: dict | None) -> bool:
-        return (rec is not None and "accuracy" in rec and "floor_bits" in rec["memory"]
-                and ("cycles" in rec or not self.settings.rtl_samples)
-                and all(b in rec["boards"] for b in self.settings.boards))
+        return rec is not None and not stages_left(self.settings, rec, True) and "floor_bits" in rec["memory"]
+
+    def stages(self, p: Point) -> list[str]:
+        return stages_left(self.settings, self.record(p) or {}, self.artifact_path(p).is_file())
 
     def job(self, p: Point) -> cluster.Job:
         art = self.artifact_path(p)
@@ -261,45 +273,59 @@ class Sweep:
         return rec
 
 
-def estimate(finished: list[dict], todo: int, parallel: int | None) -> str:
-    """From the stage times of finished points (a resumed sweep), or nothing to go on yet."""
-    totals = [sum(r["seconds"].values()) for r in finished if r.get("seconds")]
-    if not todo:
-        return "nothing to run"
-    if not totals:
-        return "time estimate after the first point (see the bar)"
-    per_point = statistics.median(totals)
-    if parallel is None:
-        return f"{per_point:.0f} s per point (median of {len(totals)} finished), on the cluster's workers"
-    return (f"about {per_point * -(-todo // parallel) / 60:.0f} min ({per_point:.0f} s per point, median of "
-            f"{len(totals)} finished, {parallel} at a time)")
+def layer_sizes(model: str | None) -> list[int] | None:
+    """[inputs, neurons of each layer] of the model the points compress (the bundled digits one
+    without --model); None when it cannot be read here: then the compression says why."""
+    from compress.api import load_model
+    from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers
+
+    try:
+        layers = float_layers(load_model(model or CHECKPOINT_DEFAULT)[0])
+    except Exception:  # only the time estimate needs it; the points report a bad model themselves
+        return None
+    return [layers[0].weight.shape[1], *(l.weight.shape[0] for l in layers)]
+
+
+def synapses(layers: list[int] | None) -> int | None:
+    return None if layers is None else sum(a * b for a, b in zip(layers, layers[1:]))
 
 
 class Progress:
-    """One bar over points, with how many are in each stage now and how many failed."""
+    """One bar over points, with how many are in each stage now, how many failed, and the time left."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, remaining: eta.Remaining):
         self.bar = progress(total=total, desc="sweep", unit="point")
+        self.remaining = remaining
         self.stage: dict[str, str] = {}
         self.failed: dict[str, str] = {}
+        self.lock = threading.Lock()  # Dask reports stages from its client's thread
 
     def on_stage(self, name: str, stage: str) -> None:
-        self.stage[name] = stage
-        self._show()
+        with self.lock:
+            if name not in self.remaining.points:
+                return  # a late event of a point already finished
+            self.stage[name] = stage
+            self.remaining.start(name)
+            self._show()
 
-    def finished(self, name: str, error: str | None = None) -> None:
-        stage = self.stage.pop(name, "start")
-        if error is not None:
-            self.failed[name] = f"{stage}: {error}"
-        self.bar.update(1)
-        self._show()
+    def finished(self, name: str, record: dict | None = None, error: str | None = None) -> None:
+        """record: what was saved; None with the error of a point that failed."""
+        with self.lock:
+            stage = self.stage.pop(name, "start")
+            if error is not None:
+                self.failed[name] = f"{stage}: {error}"
+            self.remaining.finish(name, record)
+            self.bar.update(1)
+            self._show()
 
     def _show(self) -> None:
         counts: dict[str, int] = {}
         for s in self.stage.values():
             counts[s] = counts.get(s, 0) + 1
         running = ", ".join(f"{s} {n}" for s, n in sorted(counts.items())) or "-"
-        self.bar.set_postfix_str(f"running: {running}; failed {len(self.failed)}")
+        left = self.remaining.seconds()
+        self.bar.set_postfix_str(f"running: {running}; failed {len(self.failed)}"
+                                 + (f"; about {eta.describe(left)} left" if left is not None else ""))
 
     def close(self) -> None:
         self.bar.close()
@@ -520,17 +546,20 @@ def main(argv=None) -> int:
             points = grid(args.method, args.sparsity, args.bits)
             by_key = {p.key: p for p in points}
             todo = [p for p in points if not sweep.complete(sweep.record(p))]
-            finished = [r for p in points if (r := sweep.record(p))]
-            parallel = None if args.scheduler else max(1, args.workers)
+            model = eta.Model(synapses(layer_sizes(settings.model)), settings.rtl_samples)
+            remaining = eta.Remaining(model, {p.key: (sweep.stages(p), p.method, eta.density(p.sparsity)) for p in todo},
+                                      None if args.scheduler else max(1, args.workers),
+                                      {p.key: r for p in points if (r := sweep.record(p)) and r.get("seconds")})
+            todo.sort(key=lambda p: -(remaining.cost(p.key) or 0))  # longest first: no long point runs alone at the end
             where = (f"the Dask cluster at {args.scheduler}" if args.scheduler else
                      f"{args.workers} local Dask workers" if args.workers else "this process")
             print(f"{len(points)} points x {len(settings.boards)} board(s), {len(todo)} to run on {where}; "
-                  f"{estimate(finished, len(todo), parallel)}", file=sys.stderr)
-            bar = Progress(len(todo))
+                  f"{remaining.forecast()}", file=sys.stderr)
+            bar = Progress(len(todo), remaining)
             try:
                 cluster.run([sweep.job(p) for p in todo], workers=args.workers, scheduler=args.scheduler,
-                            on_result=lambda key, outcome: (sweep.save(by_key[key], outcome), bar.finished(key)),
-                            on_error=lambda key, e: bar.finished(key, f"{type(e).__name__}: {e}"),
+                            on_result=lambda key, outcome: bar.finished(key, sweep.save(by_key[key], outcome)),
+                            on_error=lambda key, e: bar.finished(key, error=f"{type(e).__name__}: {e}"),
                             on_stage=bar.on_stage)
             finally:
                 bar.close()

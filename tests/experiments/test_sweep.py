@@ -159,6 +159,27 @@ def test_a_failed_point_is_reported_the_rest_recorded_and_it_reruns_next_time(tm
     assert CALLS == ["osbc-s0.5-b4"]
 
 
+def test_the_estimate_comes_before_the_first_point_and_the_longest_points_go_first(tmp_path, fake, capsys,
+                                                                                    monkeypatch):
+    from experiments import eta
+
+    recorded = tmp_path / "stage_seconds.json"
+    recorded.write_text(json.dumps({"networks": [{"layers": [64, 128, 10], "synapses": 9472, "rtl_samples": 1, "seconds": {
+        "compress osbc": [20, 0], "compress rtn": [50, 0], "accuracy": [2, 0], "fit icebreaker": [1, 0]}}]}))
+    monkeypatch.setattr(eta, "TABLE", recorded)
+    assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path / "sw")]) == 0
+    err = capsys.readouterr().err
+    # the bundled digits net (64-128-10): 2 OSBC points of 20 + 2 + 1 s and the baseline of 50 + 2 + 1 s
+    assert "3 points x 1 board(s), 3 to run on this process; about 99 s on 1 worker(s)" in err
+    assert CALLS == ["rtn-s0-b8", "osbc-s0.5-b4", "osbc-s0.9-b4"]
+    # A resumed sweep takes the times of the points it has: the fake records 1 s of compress (and
+    # no other stage, so those still come from the table): 1 + 2 + 1 s.
+    for lost in ("points/osbc-s0.9-b4.json", "artifacts/osbc-s0.9-b4.npz"):
+        (tmp_path / "sw" / lost).unlink()
+    assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path / "sw")]) == 0
+    assert "1 to run on this process; about 4 s on 1 worker(s)" in capsys.readouterr().err
+
+
 def test_a_damaged_point_file_is_named(tmp_path, fake, capsys):
     assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path)]) == 0
     point = tmp_path / "points" / "osbc-s0.9-b4.json"
