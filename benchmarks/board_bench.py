@@ -1,0 +1,95 @@
+"""The on-board benchmark on the simulated board: its rate for an artifact, and what bounds it.
+
+    python -m benchmarks.board_bench --artifact net.npz [--samples 20] [--simulator verilator] [--fmax-mhz 24.66]
+
+Builds what `python -m hw.build --board B --bench-samples N` builds (the memories the fit check puts
+in SPRAM go there, booted from the weight image), writes the weight image and the sample block into
+the flash model, and runs `hw.link.host.Link.bench` in the whole-board simulation
+(hw.rtlsim.board): every sample's spike counts and cycles are checked against sim/ as `python -m
+hw.run --bench` checks a real board. Cycle counts from the RTL are exact and do not depend on the
+clock (but for tRES1, 3 us at each benchmark start), so the rate at a clock f is N f / board cycles.
+
+Per sample it prints the board's cycles (BENCH to result: flash reads included) beside what could
+bound them: the core's cycles (the STEP replies' count) split into layer 0's accumulate phase
+(its synapse walk, hw.gateware.perf) and the rest (neuron passes, later layers, latency), and the
+flash: 17 clocks per byte of the sample block (SPI at the clock / 2, hw/gateware/flash.py).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FLASH_CLOCKS_PER_BYTE = 17  # hw.gateware.flash: 16 SCK half-periods and one to start the next byte
+
+
+def measure(art, board_name: str, n: int, simulator: str) -> dict:
+    import boards
+    from hw.board import fit
+    from hw.gateware.perf import walk_cycles
+    from hw.gateware.plan import plan
+    from hw.gateware.uart import FIFO_DEPTH
+    from hw.link import bench, image, samples
+    from hw.rtlsim import board
+
+    spram = fit.check(art, boards.get(board_name)).spram_names
+    top = board.system(art, spram, bench=True)
+    block, counts, labels = bench.sample_block(art, n, FIFO_DEPTH, option="--samples")
+    flash = {samples.OFFSET: block, **({image.FLASH_OFFSET: top.image} if top.image else {})}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        (got,) = board.simulate(board.rtl(top), [flash], counts[:, :0], Path(tmp), simulator,
+                                timeout_ns=50_000_000, booted=top.loader is not None, bench=True)
+    if "error" in got["bench"]:
+        raise RuntimeError(got["bench"]["error"])
+    results, end = got["bench"]["results"], got["bench"]["end"]
+    bench.check_end(end, block, len(results), n, "(simulation)")
+    report = bench.compare(art, counts, labels, results, end, round(board.CLOCK_HZ), FIFO_DEPTH)
+    walk0 = walk_cycles(art.layers[0], plan(art)[0], counts).sum(axis=0)  # [B]
+    return {"report": report, "spram": spram, "block_bytes": len(block), "walk0": walk0,
+            "seconds": time.monotonic() - started}
+
+
+def main(argv=None) -> int:
+    from sim.artifact import ArtifactError, load
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.board_bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
+    ap.add_argument("--board", default="icebreaker", help="whose fit check places the memories (SPRAM)")
+    ap.add_argument("--samples", type=int, default=20, help="test samples in the sample block")
+    ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    ap.add_argument("--fmax-mhz", type=float, action="append", default=[],
+                    help="clocks to convert the rate to (repeatable; 24 MHz always)")
+    args = ap.parse_args(argv)
+    try:
+        art = load(args.artifact)
+        m = measure(art, args.board, args.samples, args.simulator)
+    except (ValueError, ArtifactError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    r, n = m["report"], m["report"].samples
+    board_cycles = r.board_cycles / n
+    core = r.core_cycles.mean()
+    flash = FLASH_CLOCKS_PER_BYTE * m["block_bytes"] / n
+    shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
+    print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}), "
+          f"{n} test samples, {m['seconds']:.0f} s")
+    print(f"accuracy {r.correct / n:.1%}; spike counts equal to sim.reference in {r.counts_equal}/{n}, "
+          f"core cycles within the cycle model in {r.cycles_in_bounds}/{n}")
+    print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
+          f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
+          f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {FLASH_CLOCKS_PER_BYTE} clocks/B)")
+    bound = "the core" if core >= flash else "the flash reads"
+    print(f"bound by {bound}: board cycles are {board_cycles / max(core, flash):.2f}x the larger of core and flash")
+    for mhz in [24.0] + args.fmax_mhz:
+        sps = mhz * 1e6 / board_cycles
+        print(f"at {mhz:g} MHz: {sps:,.1f} samples/s, {1e6 / sps:,.1f} us/sample")
+    return 0 if r.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
