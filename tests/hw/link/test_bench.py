@@ -137,3 +137,59 @@ def test_compare_counts_every_mismatch_and_check_end_names_the_block():
 def test_cli_refuses_a_bad_sample_count_before_opening_the_port(capsys):
     assert main(["--port", "/dev/nonexistent", "--bench", "0"]) == 2
     assert capsys.readouterr().err == "error: --bench: must be >= 1, got 0\n"
+
+
+class SimulatedBoard(BenchPort):
+    """A board with the benchmark that runs the bundled model exactly as sim/ does: SYNC -> ACK, INFO,
+    and BENCH -> a SAMPLE reply per sample of `block` (counts from sim.reference, cycles the model's
+    lower bound, 1000 board cycles each), then END with the block's trailer."""
+
+    def __init__(self, art, counts, block: bytes):
+        info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=256, clock_hz=24_000_000, model=P.model_digest(art),
+                      caps=P.CAP_BENCH)
+        from hw.gateware.perf import step_cycles
+
+        expected = run(art, counts).spikes[-1].sum(axis=0)
+        lower = step_cycles(art, counts)[0].sum(axis=0)
+        replies = b"".join(bytes([P.REPLY_SAMPLE, *expected[b]]) + int(lower[b]).to_bytes(4, "little")
+                           + (1000 * (b + 1)).to_bytes(4, "little") for b in range(counts.shape[1]))
+        replies += bytes([P.REPLY_BENCH_END, LoadStatus.OK]) + samples.trailer(block).to_bytes(4, "little")
+        replies += (1000 * counts.shape[1]).to_bytes(4, "little")
+        super().__init__(b"", replies)
+        self.info = bytes([P.REPLY_INFO_CAPS]) + P.info_bytes(info) + bytes([0, P.CAP_BENCH])
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.out += {bytes([P.SYNC]): bytes([P.REPLY_ACK]), bytes([P.INFO]): self.info}.get(data, b"")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_cli_writes_the_block_runs_it_and_checks_it_against_sim(tmp_path, monkeypatch, capsys):
+    import serial
+
+    from data import spikes_for
+    from sim.artifact import load
+
+    art = load()
+    counts, labels = spikes_for(art, split="test", limit=3)
+    block = samples.pack(counts, P.model_digest(art), 256)
+    monkeypatch.setattr(serial, "Serial", lambda *a, **k: SimulatedBoard(art, counts, block))
+    path = tmp_path / "s.img"
+    assert main(["--port", "sim", "--bench", "3", "--bench-image", str(path), "--timeout", "0"]) == 0
+    assert path.read_bytes() == block
+    out = capsys.readouterr().out
+    assert f"program it with: iceprog -o 2M {path}" in out
+    correct = (run(art, counts).spikes[-1].sum(axis=0).argmax(axis=1) == labels).sum()
+    assert (f"3 samples on the board: accuracy {correct / 3:.1%}, spike counts equal to sim.reference in 3/3, "
+            "core cycles within the cycle model in 3/3") in out
+    assert "24,000.0 samples/s = 41.7 us/sample on the board's clock (3000 cycles at 24 MHz" in out
+
+    other = samples.pack(counts[:, :2], P.model_digest(art), 256)  # the flash holds another block
+    monkeypatch.setattr(serial, "Serial", lambda *a, **k: SimulatedBoard(art, counts[:, :2], other))
+    assert main(["--port", "sim", "--bench", "3", "--bench-image", str(path), "--timeout", "0"]) == 2
+    assert "error: the board's flash holds another sample block" in capsys.readouterr().err
