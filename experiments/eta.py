@@ -3,13 +3,15 @@
 A point runs stages ("compress", "accuracy", "rtl", "build <board>" or "fit <board>") and its record
 keeps each stage's seconds. A stage's time is a line in the point's density (1 - sparsity: the
 dense baseline simulates and places far more synapses than a 99 % sparse point), `a + b * density`,
-fitted by least squares (the median when all densities are equal), and taken from, in this order:
+fitted by least squares (the median when all densities are equal); compression per method.
 
-1. finished points of the same sweep folder (this run's or an earlier one's), compression per method;
-2. `stage_seconds.json`: the lines fitted on recorded sweeps, one row per network, interpolated
-   linearly in the network's synapse count (extrapolated from the two nearest rows, never below
-   the fastest), the RTL simulation scaled by the samples simulated; an unknown board takes the
-   median of the known boards' builds.
+* Before any point: `stage_seconds.json`, the lines fitted on recorded sweeps, one row per network,
+  interpolated linearly in the network's synapse count (extrapolated from the two nearest rows,
+  never below the fastest), the RTL simulation scaled by the samples simulated; an unknown board
+  takes the median of the known boards' builds.
+* Once points of the same sweep folder have finished (in this run or an earlier one): the table's
+  line scaled by the median ratio of their measured times to it (this machine, its load, this
+  network), or, for a stage the table lacks, the line fitted on them.
 
 The wall time on P workers is that of handing the points out longest first, each to the worker
 that frees up first (LPT): the order in which the sweep submits them, so that no long point is
@@ -45,15 +47,20 @@ def fit(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return intercept, slope
 
 
-def measured(records: list[dict]) -> dict[str, tuple[float, float]]:
-    """The line of each stage key over finished points' records."""
-    samples: dict[str, list[tuple[float, float]]] = {}
+def samples(records: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    """(density, seconds) per stage key over finished points' records."""
+    out: dict[str, list[tuple[float, float]]] = {}
     for r in records:
         for stage, s in r.get("seconds", {}).items():
             if r.get("boards", {}).get(stage.split(" ", 1)[-1], {}).get("fits") is False:
                 continue  # refused by the fit check before any build: says nothing of a build's time
-            samples.setdefault(stage_key(stage, r["method"]), []).append((density(r["sparsity"]), s))
-    return {k: fit(v) for k, v in samples.items()}
+            out.setdefault(stage_key(stage, r["method"]), []).append((density(r["sparsity"]), s))
+    return out
+
+
+def measured(records: list[dict]) -> dict[str, tuple[float, float]]:
+    """The line of each stage key over finished points' records."""
+    return {k: fit(v) for k, v in samples(records).items()}
 
 
 def at(line, d: float) -> float:
@@ -75,11 +82,11 @@ class Model:
     def __init__(self, synapses: int | None, rtl_samples: int, table: dict | None = None):
         self.synapses, self.rtl_samples = synapses, rtl_samples
         self.table = table if table is not None else json.loads(TABLE.read_text())
-        self.known: dict[str, tuple[float, float]] = {}
+        self.known: dict[str, list[tuple[float, float]]] = {}
 
     def learn(self, records: list[dict]) -> None:
         """Take the stage times of finished points (replacing what the table says)."""
-        self.known = measured(records)
+        self.known = samples(records)
 
     def _from_table(self, key: str, d: float) -> float | None:
         if self.synapses is None:
@@ -95,7 +102,11 @@ class Model:
     def seconds(self, stage: str, method: str, d: float) -> float | None:
         """At density d; None when neither finished points nor the table know the stage."""
         key = stage_key(stage, method)
-        return at(self.known[key], d) if key in self.known else self._from_table(key, d)
+        table, finished = self._from_table(key, d), self.known.get(key)
+        if not finished:
+            return table
+        ratios = [t / p for dd, t in finished if (p := self._from_table(key, dd))]
+        return table * statistics.median(ratios) if table is not None and ratios else at(fit(finished), d)
 
     def point(self, stages: list[str], method: str, d: float) -> float | None:
         times = [self.seconds(s, method, d) for s in stages]
@@ -158,7 +169,7 @@ class Remaining:
         left = self.seconds()
         if left is None:
             return "time estimate after the first point (no recorded stage times for this network)"
-        source = (f"stage times of {len(self.records)} finished point(s)" if self.model.known
+        source = (f"{TABLE.name} scaled to {len(self.records)} finished point(s)" if self.model.known
                   else f"recorded stage times ({TABLE.name})")
         if self.workers is None:
             work = sum(self.cost(n) for n in self.points)

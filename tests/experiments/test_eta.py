@@ -40,7 +40,17 @@ def test_stage_times_are_lines_in_density_fitted_on_finished_points():
     assert eta.measured(recs[:1] * 2 + [{**recs[0], "seconds": {"build icebreaker": 0.0}}])["build icebreaker"] == (30, 0)
 
 
-def test_finished_points_take_over_from_the_table_per_method_and_unknown_boards_borrow():
+def test_finished_points_scale_the_table_line_to_this_machine():
+    model = eta.Model(1000, 1, table((1000, {"build icebreaker": [10, 40]})))
+    model.learn([{"method": "rtn", "sparsity": 0.0, "seconds": {"build icebreaker": 100.0}}])  # table: 50 s
+    assert model.seconds("build icebreaker", "osbc", 0.1) == pytest.approx((10 + 40 * 0.1) * 2)
+    # a point the fit check refused never built: its time says nothing of a build's
+    model.learn([{"method": "rtn", "sparsity": 0.0, "seconds": {"build icebreaker": 0.1},
+                  "boards": {"icebreaker": {"fits": False}}}])
+    assert model.seconds("build icebreaker", "osbc", 0.1) == pytest.approx(14)
+
+
+def test_finished_points_of_one_method_leave_the_others_to_the_table_and_unknown_boards_borrow():
     t = table((1000, {"compress osbc": [10, 0], "compress magnitude": [2, 0], "build icebreaker": [20, 0],
                       "build ulx3s-25f": [40, 0]}))
     model = eta.Model(1000, 1, t)

@@ -180,6 +180,20 @@ def test_the_estimate_comes_before_the_first_point_and_the_longest_points_go_fir
     assert "1 to run on this process; about 4 s on 1 worker(s)" in capsys.readouterr().err
 
 
+def test_a_finished_folder_gives_its_row_of_the_stage_table(tmp_path, fake, capsys):
+    from experiments import eta
+
+    assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert eta.main([str(tmp_path), "--rtl-samples", "0"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    # the fake points record 1 s of compress each, at densities 0.5 and 0.1 (osbc) and 1 (rtn)
+    assert row == {"layers": [64, 128, 10], "synapses": 64 * 128 + 128 * 10, "rtl_samples": 0,
+                   "seconds": {"compress osbc": [1.0, 0.0], "compress rtn": [1.0, 0.0]}}
+    assert eta.main([str(tmp_path / "nothing"), "--rtl-samples", "0"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nothing'}: ")
+
+
 def test_a_damaged_point_file_is_named(tmp_path, fake, capsys):
     assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path)]) == 0
     point = tmp_path / "points" / "osbc-s0.9-b4.json"
