@@ -70,7 +70,7 @@ def test_torture_net_in_spram(simulator):
 
 
 @pytest.mark.simulator("icarus")
-@pytest.mark.parametrize("storage", ["csr", pytest.param("dense", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("storage", ["csr", "delta", pytest.param("dense", marks=pytest.mark.slow)])
 def test_spram_keeps_one_synaptic_event_per_clock(storage):
     """The same cycles per step as block RAM: SPRAM reads take one clock too."""
     rng = np.random.default_rng(5)
