@@ -8,6 +8,8 @@ two bytes per word as it arrives, and the CRC-32 over header and payload must ma
 `status` says LOADING until the verdict; the core runs only on OK (the bridge holds it otherwise), so
 a wrong image may have been written into SPRAM but never computes. `hw.link.image.unpack` is the
 software model of the same checks (tests/hw/gateware/test_flash.py holds them against each other).
+The on-board benchmark reads its sample block (hw/link/samples.py, the same format) with another
+instance that restarts on command and takes its length from the header.
 
 SPI mode 0 at the core clock / 2: the flash samples COPI on the rising SCK edge and changes CIPO after
 the falling one; the loader samples CIPO at the next falling edge, a whole SCK period later.

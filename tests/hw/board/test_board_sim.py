@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.gateware.core import Core
 from hw.gateware.flash import boot_cycles
 from hw.gateware.plan import plan, spram_image
-from hw.gateware.system import System
-from hw.gateware.uart import UARTBridge
 from hw.gateware.perf import step_cycles
 from hw.link import image, samples
 from hw.link import protocol as P
@@ -24,7 +21,7 @@ from hw.link.bench import check_end
 from hw.link.host import check_model
 from hw.link.image import LoadStatus
 from hw.rtlsim import board, runner
-from hw.rtlsim.board import CLOCK_HZ, DIVISOR, rtl, simulate
+from hw.rtlsim.board import CLOCK_HZ, rtl, simulate
 from sim.reference import run
 from sim.testing import random_artifact
 
@@ -178,7 +175,8 @@ def test_synthesised_netlist_boots_and_matches_reference(tmp_path):
 @pytest.mark.simulator("icarus")
 def test_event_mnist_net_boots_on_the_icebreaker_placement_and_matches_reference(tmp_path):
     """The paper's 2312-256-10 net (97 % sparse, 4 bit) with the memories the iCEBreaker build puts in
-    SPRAM: boot from its image, then real event-MNIST test samples, every spike against sim.reference."""
+    SPRAM: boot from its image, then real event-MNIST test samples, every spike against sim.reference,
+    over the UART and in the on-board benchmark."""
     import subprocess
     import sys
 
@@ -194,13 +192,15 @@ def test_event_mnist_net_boots_on_the_icebreaker_placement_and_matches_reference
     art = load(path)
     spram = fit.check(art, boards.get("icebreaker")).spram_names
     assert spram, "the event-MNIST net should need SPRAM on the iCEBreaker"
-    bridge = UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), core=Core(art, spram=spram, spram_cells=True))
-    top = System(bridge)
+    top = board.system(art, spram, bench=True)
     counts, _ = spikes_for(art, split="test", limit=2)
+    block = samples.pack(counts, P.model_digest(art), top.bridge.info.fifo_depth)
     # A full FIFO of two-byte events takes 410 us on the bench's 12.5 Mbaud link: wait up to 2 ms.
-    (got,) = simulate(rtl(top), [{image.FLASH_OFFSET: top.image}], counts, tmp_path, timeout_ns=2_000_000)
+    (got,) = simulate(rtl(top), [{image.FLASH_OFFSET: top.image, samples.OFFSET: block}], counts, tmp_path,
+                      timeout_ns=2_000_000, bench=True)
     assert got["load"] == LoadStatus.OK and not got["error"], got["error"]
     expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
     assert expected.any()
     np.testing.assert_array_equal(got["spikes"], expected)
     assert abs(got["cycles"] - boot_cycles(top.loader.n_words, CLOCK_HZ)) <= 8, got["cycles"]
+    assert_bench_matches_reference(got["bench"], art, counts, block, top.bridge.info.fifo_depth)

@@ -133,3 +133,61 @@ def test_image_elsewhere_in_the_flash():
 def test_bad_parameters_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         FlashLoader(**{"n_words": 4, "digest": 0, "clk_hz": CLK_HZ, **kwargs})
+
+
+def read_block(flash_bytes: bytes, starts: int = 1, offset: int = 0x20_0000):
+    """(statuses, words, trailers) of `starts` reads by a restartable loader of any length (the
+    benchmark's sample block reader), each begun by a `start` pulse once the last has ended."""
+    dut = FlashLoader(n_words=None, digest=DIGEST, clk_hz=CLK_HZ, offset=offset, magic=b"SNNB", restart=True)
+    flash = SPIFlash({offset: flash_bytes})
+    got = {"status": [], "words": [], "trailer": []}
+    sim = Simulator(dut)
+    sim.add_clock(1 / CLK_HZ)
+
+    async def bench(ctx):
+        ctx.set(dut.load.ready, 1)
+        for _ in range(20):  # without a start pulse nothing happens
+            await ctx.tick()
+            assert ctx.get(dut.status) == LoadStatus.NONE and not ctx.get(dut.spi.cs)
+        for cycle in range(1, 40 * (len(flash_bytes) + 64) * starts + 2 * starts * dut.wake_cycles):
+            ctx.set(dut.start, ctx.get(dut.status) not in (LoadStatus.LOADING,) and len(got["status"]) < starts
+                    and not ctx.get(dut.load.valid))
+            if ctx.get(dut.load.valid):
+                got["words"].append(ctx.get(dut.load.payload))
+            before = ctx.get(dut.status)
+            await ctx.tick()
+            ctx.set(dut.spi.cipo, flash.step(cycle * 1e9 / CLK_HZ, ctx.get(dut.spi.cs), ctx.get(dut.spi.sck),
+                                             ctx.get(dut.spi.copi)))
+            if before == LoadStatus.LOADING and ctx.get(dut.status) != LoadStatus.LOADING:
+                got["status"].append(LoadStatus(ctx.get(dut.status)))
+                got["trailer"].append(ctx.get(dut.trailer))
+                if len(got["status"]) == starts:
+                    return
+
+    sim.add_testbench(bench)
+    sim.run()
+    return got["status"], np.array(got["words"], np.uint16), got["trailer"], flash
+
+
+def test_restartable_loader_reads_a_block_of_any_length_on_every_start():
+    words = np.arange(300, 337, dtype=np.uint16)
+    block = image.pack(words, DIGEST, magic=b"SNNB", max_words=1000)
+    statuses, got, trailers, flash = read_block(block, starts=2)
+    assert statuses == [LoadStatus.OK, LoadStatus.OK]
+    assert np.array_equal(got, np.concatenate([words, words]))
+    assert trailers == [int.from_bytes(block[-4:], "little")] * 2
+    assert flash.commands == [RELEASE_POWER_DOWN, FAST_READ] * 2
+
+
+@pytest.mark.parametrize("data, status", [
+    (image.pack(np.arange(4), DIGEST), LoadStatus.BAD_MAGIC),  # a weight image is no sample block
+    (image.header(DIGEST, 0, b"SNNB") + bytes(4), LoadStatus.BAD_LENGTH),
+    (flipped(image.pack(np.arange(9), DIGEST, magic=b"SNNB"), 20), LoadStatus.BAD_CRC),
+])
+def test_restartable_loader_refuses_what_the_software_model_refuses(data, status):
+    with pytest.raises(image.ImageError, match=status.name):
+        image.unpack(data, digest=DIGEST, magic=b"SNNB", max_words=1 << 20)
+    statuses, words, *_ = read_block(data)
+    assert statuses == [status]
+    if status != LoadStatus.BAD_CRC:
+        assert words.size == 0
