@@ -149,6 +149,7 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
     slots are also dropped once they are 1/4 of the matrix, so the work shrinks with the rows."""
     r, d = w.shape
     dev = w.device
+    hinv = hinv.contiguous()  # row gathers below go through a flat view
     diag = torch.diagonal(hinv, dim1=1, dim2=2).clone()  # always current
     pend = torch.empty(r, PENDING, d, dtype=w.dtype, device=dev)
     cols = torch.arange(d, device=dev).expand(r, d).clone()  # original input of each compacted slot
@@ -160,28 +161,30 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
     while done < d:
         g = min(max(1, int((d - done) * group_frac)), d - done)
         if p + g > PENDING:
-            hinv.baddbmm_(pend[:, :p, :m].transpose(1, 2), pend[:, :p, :m], alpha=-1)
-            p = 0
-            if 4 * (m - (d - done)) >= m:
+            if 4 * (m - (d - done)) >= m:  # compact first, so the downdate skips the dead slots
                 keep = torch.argsort((~alive).to(torch.int8), dim=1, stable=True)[:, :d - done]
                 hinv = _gather2(hinv, keep)
+                pend[:, :p, :d - done] = pend[:, :p, :m].gather(2, keep[:, None, :].expand(r, p, d - done))
                 w, diag, cols, alive = (t.gather(1, keep) for t in (w, diag, cols, alive))
                 m = d - done
+            hinv.baddbmm_(pend[:, :p, :m].transpose(1, 2), pend[:, :p, :m], alpha=-1)
+            p = 0
         score = (w * w / diag).masked_fill(~alive, float("inf"))
         q = torch.topk(score, g, dim=1, largest=False, sorted=True).indices  # [r, g]
-        ct = hinv[batch, q]  # rows Q of the (symmetric) stale H^-1: [r, g, m]
+        # rows Q of the (symmetric, contiguous) stale H^-1 [r, g, m], as whole-row copies
+        ct = hinv.view(r * m, m).index_select(0, (batch * m + q).view(-1)).view(r, g, m)
         if p:
             ct -= pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2) @ pend[:, :p, :m]
         hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().cpu().numpy()  # H^-1[Q, Q]
         linv = np.linalg.inv(np.linalg.cholesky(hqq))  # tiny g x g: numpy is far quicker than torch
         z = (linv @ w.gather(1, q).double().cpu().numpy()[:, :, None])[:, :, 0]
         bt = torch.from_numpy(linv).to(dev, w.dtype) @ ct  # H^-1' = H^-1 - bt^T bt
-        w -= (bt * torch.from_numpy(z).to(dev, w.dtype)[:, :, None]).sum(1)
+        w -= torch.bmm(torch.from_numpy(z).to(dev, w.dtype)[:, None], bt)[:, 0]
         diag -= (bt * bt).sum(1)
         pend[:, p:p + g, :m] = bt
         p += g
         alive.scatter_(1, q, False)
-        w.masked_fill_(~alive, 0)
+        w.scatter_(1, q, 0.0)  # earlier dead slots may drift by rounding: nothing reads them (score: inf)
         order[:, done:done + g] = cols.gather(1, q).cpu().numpy()
         loss[:, done + 1:done + g + 1] = loss[:, done, None] + np.cumsum(z ** 2, 1) / 2
         done += g
@@ -205,7 +208,8 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     w_all = torch.as_tensor(np.asarray(weight, np.float64), device=dev)
     n_rows, d = w_all.shape
     group = np.zeros(n_rows, np.int64) if group is None else np.asarray(group)
-    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev)))
+    # in the trace's dtype before the per-row copies: a block's float64 copies were twice its float32 ones
+    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev))).to(dtype)
     order = np.empty((n_rows, d), np.int64)
     loss = np.zeros((n_rows, d + 1))
     outer = torch.get_num_threads()
@@ -216,8 +220,8 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     def run(rows):
         torch.set_num_threads(inner)  # MKL's and OpenMP's thread counts are per calling thread
         sel = torch.as_tensor(rows, device=dev)
-        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv0[torch.as_tensor(group[rows], device=dev)]
-                                               .to(dtype), group_frac)
+        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv0[torch.as_tensor(group[rows], device=dev)],
+                                               group_frac)
 
     torch.set_num_threads(inner)
     try:

@@ -95,6 +95,15 @@ def test_float32_trace_follows_float64(rng):
     assert np.allclose(t32.loss, t64.loss, rtol=1e-3, atol=1e-6 * t64.loss[:, -1].max())
 
 
+def test_lazy_downdates_and_compaction_leave_the_trace_unchanged(rng, monkeypatch):
+    _, hess, w = layer_problem(rng, d=40, rows=3, samples=40)
+    eager = osbc.obs_trace(w, hess, group_frac=1 / 10)  # 40 < PENDING removals: no batched downdate at all
+    monkeypatch.setattr(osbc, "PENDING", 4)  # a downdate every 4 removals, and compactions
+    lazy = osbc.obs_trace(w, hess, group_frac=1 / 10)
+    assert np.array_equal(lazy.order, eager.order)
+    assert np.allclose(lazy.loss, eager.loss, rtol=1e-9, atol=0)
+
+
 def test_fit_mask_is_the_least_squares_optimum(rng):
     # 200 wide: the size at which torch 2.13's batched LU solves fail here; fit_mask must not use them
     traces, hess, w = layer_problem(rng, d=200, rows=10, samples=40)
