@@ -3,7 +3,8 @@
 A point runs stages ("compress", "accuracy", "rtl", "build <board>" or "fit <board>") and its record
 keeps each stage's seconds. A stage's time is a line in the point's density (1 - sparsity: the
 dense baseline simulates and places far more synapses than a 99 % sparse point), `a + b * density`,
-fitted by least squares (the median when all densities are equal); compression per method.
+fitted by least squares over the densities measured and held at its ends outside them (the median
+when all densities are equal or the slope comes out negative); compression per method.
 
 * Before any point: `stage_seconds.json`, the lines fitted on recorded sweeps, one row per network,
   interpolated linearly in the network's synapse count (extrapolated from the two nearest rows,
@@ -39,12 +40,17 @@ def density(sparsity: float) -> float:
     return 1.0 - sparsity
 
 
-def fit(samples: list[tuple[float, float]]) -> tuple[float, float]:
-    """(a, b) of seconds = a + b * density over (density, seconds) samples."""
-    if len({d for d, _ in samples}) < 2:
-        return statistics.median(t for _, t in samples), 0.0
-    slope, intercept = statistics.linear_regression(*zip(*samples))
-    return intercept, slope
+def fit(samples: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    """(a, b, lo, hi): seconds = a + b * density for densities in [lo, hi], the range measured (the
+    line is not extended beyond it: a sweep of 97-99 % sparse points says little of a dense one).
+    A slope that comes out negative (noise: more synapses never take less time) is dropped for the median."""
+    densities = [d for d, _ in samples]
+    lo, hi = min(densities), max(densities)
+    if lo < hi:
+        slope, intercept = statistics.linear_regression(*zip(*samples))
+        if slope >= 0:
+            return intercept, slope, lo, hi
+    return statistics.median(t for _, t in samples), 0.0, lo, hi
 
 
 def samples(records: list[dict]) -> dict[str, list[tuple[float, float]]]:
@@ -64,7 +70,8 @@ def measured(records: list[dict]) -> dict[str, tuple[float, float]]:
 
 
 def at(line, d: float) -> float:
-    return max(line[0] + line[1] * d, 0.0)
+    a, b, lo, hi = line
+    return a + b * min(max(d, lo), hi)
 
 
 def _interpolate(rows: list[tuple[int, float]], synapses: int) -> float:
@@ -184,7 +191,8 @@ def describe(seconds: float) -> str:
 def table_row(records: list[dict], synapses: int, layers: list[int], rtl_samples: int) -> dict:
     """The row of stage_seconds.json that a finished sweep's records measured: [a, b] per stage key."""
     return {"layers": layers, "synapses": synapses, "rtl_samples": rtl_samples,
-            "seconds": {k: [round(a, 2), round(b, 2)] for k, (a, b) in sorted(measured(records).items())}}
+            "seconds": {k: [round(a, 2), round(b, 2), round(lo, 3), round(hi, 3)]
+                        for k, (a, b, lo, hi) in sorted(measured(records).items())}}
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,7 @@ def test_makespan_hands_out_the_longest_points_first():
 
 
 def test_model_interpolates_the_table_in_synapses_and_scales_rtl_by_samples():
-    t = table((1000, {"compress osbc": [10, 0], "rtl": [2, 4]}), (3000, {"compress osbc": [30, 0], "rtl": [4, 8]}))
+    t = table((1000, {"compress osbc": [10, 0, 0, 1], "rtl": [2, 4, 0, 1]}), (3000, {"compress osbc": [30, 0, 0, 1], "rtl": [4, 8, 0, 1]}))
     at = lambda n, stage, samples=2, d=0.5: eta.Model(n, samples, t).seconds(stage, "osbc", d)
     assert at(2000, "compress") == pytest.approx(20)
     assert at(5000, "compress") == pytest.approx(50)  # beyond the largest: the last segment's slope
@@ -30,18 +30,22 @@ def test_model_interpolates_the_table_in_synapses_and_scales_rtl_by_samples():
 
 def test_stage_times_are_lines_in_density_fitted_on_finished_points():
     # build: 10 s + 40 s x density, measured at three densities (exactly on the line)
-    recs = [{"method": "osbc", "sparsity": s, "seconds": {"build icebreaker": 10 + 40 * (1 - s)}} for s in (0.5, 0.9, 0.99)]
-    a, b = eta.measured(recs)["build icebreaker"]
-    assert (a, b) == (pytest.approx(10), pytest.approx(40))
+    recs = [{"method": "osbc", "sparsity": s, "seconds": {"build icebreaker": 10 + 40 * (1 - s)}} for s in (0.0, 0.9, 0.99)]
+    assert eta.measured(recs)["build icebreaker"] == pytest.approx((10, 40, 0.01, 1.0))
     model = eta.Model(1000, 1, table())
     model.learn(recs)
     assert model.seconds("build icebreaker", "rtn", 1.0) == pytest.approx(50)  # the dense baseline: longest
+    assert model.seconds("build icebreaker", "osbc", 0.0) == pytest.approx(10 + 40 * 0.01)  # held at the ends
     # one density only: its median, whatever the density asked for
-    assert eta.measured(recs[:1] * 2 + [{**recs[0], "seconds": {"build icebreaker": 0.0}}])["build icebreaker"] == (30, 0)
+    assert eta.measured(recs[:1] * 2 + [{**recs[0], "seconds": {"build icebreaker": 0.0}}])["build icebreaker"] == \
+        (50, 0, 1.0, 1.0)
+    # a slope below 0 (times measured while the machine got busier) gives way to the median
+    noisy = [{"method": "osbc", "sparsity": s, "seconds": {"compress": t}} for s, t in ((0.5, 2.0), (0.9, 9.0), (0.99, 4.0))]
+    assert eta.measured(noisy)["compress osbc"] == pytest.approx((4.0, 0.0, 0.01, 0.5))
 
 
 def test_finished_points_scale_the_table_line_to_this_machine():
-    model = eta.Model(1000, 1, table((1000, {"build icebreaker": [10, 40]})))
+    model = eta.Model(1000, 1, table((1000, {"build icebreaker": [10, 40, 0, 1]})))
     model.learn([{"method": "rtn", "sparsity": 0.0, "seconds": {"build icebreaker": 100.0}}])  # table: 50 s
     assert model.seconds("build icebreaker", "osbc", 0.1) == pytest.approx((10 + 40 * 0.1) * 2)
     # a point the fit check refused never built: its time says nothing of a build's
@@ -51,8 +55,8 @@ def test_finished_points_scale_the_table_line_to_this_machine():
 
 
 def test_finished_points_of_one_method_leave_the_others_to_the_table_and_unknown_boards_borrow():
-    t = table((1000, {"compress osbc": [10, 0], "compress magnitude": [2, 0], "build icebreaker": [20, 0],
-                      "build ulx3s-25f": [40, 0]}))
+    t = table((1000, {"compress osbc": [10, 0, 0, 1], "compress magnitude": [2, 0, 0, 1], "build icebreaker": [20, 0, 0, 1],
+                      "build ulx3s-25f": [40, 0, 0, 1]}))
     model = eta.Model(1000, 1, t)
     assert model.seconds("build tinyfpga-bx", "osbc", 0.5) == pytest.approx(30)  # median of the known builds
     model.learn([{"method": "osbc", "sparsity": 0.9, "seconds": {"compress": c}} for c in (7.0, 9.0, 50.0)])
@@ -64,7 +68,7 @@ def test_finished_points_of_one_method_leave_the_others_to_the_table_and_unknown
 
 def test_remaining_counts_what_running_points_did_and_learns_from_finished_ones():
     now = [0.0]
-    model = eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0]})))
+    model = eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0, 0, 1]})))
     points = {k: (["compress"], "osbc", 0.1) for k in "abc"}
     left = eta.Remaining(model, points, 2, {}, clock=lambda: now[0])
     assert left.seconds() == 20  # a|b, then c
@@ -80,7 +84,7 @@ def test_remaining_counts_what_running_points_did_and_learns_from_finished_ones(
 
 
 def test_remaining_without_a_time_for_some_stage_says_so():
-    left = eta.Remaining(eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0]}))), {"a": (["rtl"], "osbc", 0.1)}, 1, {})
+    left = eta.Remaining(eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0, 0, 1]}))), {"a": (["rtl"], "osbc", 0.1)}, 1, {})
     assert left.seconds() is None and "after the first point" in left.forecast()
     assert eta.Remaining(eta.Model(1000, 1, table()), {}, 1, {}).forecast() == "nothing to run"
 

@@ -165,7 +165,7 @@ def test_the_estimate_comes_before_the_first_point_and_the_longest_points_go_fir
 
     recorded = tmp_path / "stage_seconds.json"
     recorded.write_text(json.dumps({"networks": [{"layers": [64, 128, 10], "synapses": 9472, "rtl_samples": 1, "seconds": {
-        "compress osbc": [20, 0], "compress rtn": [50, 0], "accuracy": [2, 0], "fit icebreaker": [1, 0]}}]}))
+        "compress osbc": [20, 0, 0, 1], "compress rtn": [50, 0, 0, 1], "accuracy": [2, 0, 0, 1], "fit icebreaker": [1, 0, 0, 1]}}]}))
     monkeypatch.setattr(eta, "TABLE", recorded)
     assert sweep.main(ARGS + ["--workers", "0", "--out", str(tmp_path / "sw")]) == 0
     err = capsys.readouterr().err
@@ -189,7 +189,7 @@ def test_a_finished_folder_gives_its_row_of_the_stage_table(tmp_path, fake, caps
     row = json.loads(capsys.readouterr().out)
     # the fake points record 1 s of compress each, at densities 0.5 and 0.1 (osbc) and 1 (rtn)
     assert row == {"layers": [64, 128, 10], "synapses": 64 * 128 + 128 * 10, "rtl_samples": 0,
-                   "seconds": {"compress osbc": [1.0, 0.0], "compress rtn": [1.0, 0.0]}}
+                   "seconds": {"compress osbc": [1.0, 0.0, 0.1, 0.5], "compress rtn": [1.0, 0.0, 1.0, 1.0]}}
     assert eta.main([str(tmp_path / "nothing"), "--rtl-samples", "0"]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'nothing'}: ")
 
