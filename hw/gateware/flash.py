@@ -104,13 +104,12 @@ class FlashLoader(wiring.Component):
 
         command = [FAST_READ, *self.offset.to_bytes(3, "big"), 0x00]  # the last: 8 dummy clocks
         expected = header(self.digest, self.n_words or 0, self.magic)
-        pos = Signal(range(len(command) + HEADER_BYTES + 2 * self.max_words + CRC_BYTES + 1))  # bytes read so far
-        if self.n_words:
-            payload_end = HEADER_BYTES + 2 * self.n_words
-        else:  # the length field as read (bytes 12..15, little-endian)
-            length = Signal(8 * 4)
-            payload_end = HEADER_BYTES + 2 * length[:len(pos)]
-        k = pos - len(command) - 1  # image byte index of `got`, once the command is out
+        # Bytes of the read so far, up to the header's end; after it `left` counts the payload and
+        # trailer bytes down (no wide comparison of a growing index: the timing stays short).
+        pos_end = len(command) + 1 + HEADER_BYTES
+        pos = Signal(range(pos_end + 1))
+        left = Signal(range(2 * self.max_words + CRC_BYTES + 1))
+        k = pos - len(command) - 1  # image byte index of `got` in the header, once the command is out
         low = Signal(8)
         m.submodules.crc = crc = catalog.CRC32_ISO_HDLC(data_width=8).create()  # zlib.crc32's CRC
         m.d.comb += crc.data.eq(got)
@@ -135,13 +134,14 @@ class FlashLoader(wiring.Component):
             with m.State("READ"):
                 # Start the next byte once the last is in and its word (if any) was taken.
                 with m.If(idle & ~(self.load.valid & ~self.load.ready)):
-                    m.d.sync += pos.eq(pos + 1)
+                    with m.If(pos != pos_end):
+                        m.d.sync += pos.eq(pos + 1)
                     with m.If(pos < len(command)):
                         send(Array(Const(b, 8) for b in command)[pos])
                     with m.Else():
                         send(0)
                     with m.If(pos > len(command)):
-                        self._receive(m, got, k, low, crc, expected, payload_end, length if not self.n_words else None)
+                        self._receive(m, got, k, left, low, crc, expected)
             with m.State("CHECK"):
                 m.d.sync += [self.status.eq(Mux(crc.match_detected, LoadStatus.OK, LoadStatus.BAD_CRC)),
                              self.spi.cs.eq(0)]
@@ -155,38 +155,44 @@ class FlashLoader(wiring.Component):
             m.d.sync += [bits.eq(0), sck.eq(0)]  # the byte READ started with its last: never clocked
         return m
 
-    def _receive(self, m, got, k, low, crc, expected, payload_end, length) -> None:
-        """Image byte `k` has arrived in `got`: check it against the header (or take the length from
-        it, `length`), pass it on as half a payload word, and feed it to the CRC; after the
-        trailer, the verdict."""
+    def _receive(self, m, got, k, left, low, crc, expected) -> None:
+        """Image byte `k` of the header, or the one `left` bytes before the end, has arrived in
+        `got`: check it against the header (or take the length from it), pass it on as half a
+        payload word, and feed it to the CRC; after the trailer, the verdict."""
         def fail(status):
             m.d.sync += [self.status.eq(status), self.spi.cs.eq(0)]
             m.next = "DONE"
 
         m.d.comb += [crc.valid.eq(1), crc.start.eq(k == 0)]
+        length = Signal(8 * 4)  # the length field as read (bytes 12..15, little-endian)
         with m.If(k < HEADER_BYTES):
             with m.Switch(k):
                 for i, status in enumerate(_FIELD_STATUS):
-                    if status == LoadStatus.BAD_LENGTH and length is not None:
+                    if status == LoadStatus.BAD_LENGTH and not self.n_words:
                         with m.Case(i):
                             whole = Cat(length[8:], got)
                             m.d.sync += length.eq(whole)
                             if i == HEADER_BYTES - 1:
+                                m.d.sync += left.eq(Cat(0, whole) + CRC_BYTES)
                                 with m.If((whole == 0) | (whole > self.max_words)):
                                     fail(status)
                     elif status is not None:
                         with m.Case(i):
                             with m.If(got != expected[i]):
                                 fail(status)
-        with m.Elif(k < payload_end):
-            with m.If(k[0]):
-                m.d.sync += [self.load.payload.eq(Cat(low, got)), self.load.valid.eq(1)]
-            with m.Else():
-                m.d.sync += low.eq(got)
+                            if i == HEADER_BYTES - 1:
+                                m.d.sync += left.eq(2 * self.n_words + CRC_BYTES)
         with m.Else():
-            if self.restart:
-                m.d.sync += self.trailer.eq(Cat(self.trailer[8:], got))
-        with m.If(k == payload_end + CRC_BYTES - 1):
-            # The trailer is zlib's CRC little-endian, so header + payload + trailer is a codeword:
-            # the register holds the residue one cycle after the last byte went in.
-            m.next = "CHECK"
+            m.d.sync += left.eq(left - 1)
+            with m.If(left > CRC_BYTES):  # payload: the first byte is the low one (left even)
+                with m.If(left[0]):
+                    m.d.sync += [self.load.payload.eq(Cat(low, got)), self.load.valid.eq(1)]
+                with m.Else():
+                    m.d.sync += low.eq(got)
+            with m.Else():
+                if self.restart:
+                    m.d.sync += self.trailer.eq(Cat(self.trailer[8:], got))
+                with m.If(left == 1):
+                    # The trailer is zlib's CRC little-endian, so header + payload + trailer is a
+                    # codeword: the register holds the residue one cycle after the last byte went in.
+                    m.next = "CHECK"

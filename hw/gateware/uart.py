@@ -188,11 +188,18 @@ class WordDecoder(wiring.Component):
 FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
 
 
-class Reply(enum.Enum, shape=3):
+class Reply(enum.Enum, shape=2):
     STEP = 0
     ACK = 1
     INFO = 2
-    SAMPLE = 3  # the on-board benchmark's
+
+
+class BenchReply(enum.Enum, shape=3):
+    """Reply, and the on-board benchmark's (a build without it keeps the 2-bit register and its netlist)."""
+    STEP = 0
+    ACK = 1
+    INFO = 2
+    SAMPLE = 3
     END = 4
 
 
@@ -233,6 +240,7 @@ class UARTBridge(wiring.Component):
         self.image_words = self.core.image_words
         self.n_in, self.n_out, self.steps, self.bench = art.n_in, art.n_out, art.steps, bench
         self.commands = P.BENCH_COMMANDS if bench else P.COMMANDS
+        self.replies = BenchReply if bench else Reply
         self.info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=fifo_depth, clock_hz=round(clk_hz),
                            model=P.model_digest(art), caps=P.CAP_BENCH if bench else 0)
         ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
@@ -269,7 +277,7 @@ class UARTBridge(wiring.Component):
         flags = Signal(3)  # errors since the last reply: FRAMING, OVERRUN, RANGE (protocol bit order)
         news = Cat(rx.framing_error | dec.framing, dec.overrun, dec.range)
         mask = Signal(self.n_out)  # output spikes of the step
-        reply = Signal(Reply)
+        reply = Signal(self.replies)
         header = Signal(8)
         m.d.sync += flags.eq(flags | news)
 
@@ -285,8 +293,9 @@ class UARTBridge(wiring.Component):
         if bench:
             lengths += [P.info_reply_len(info_code), P.sample_reply_len(self.n_out), P.BENCH_END_REPLY_LEN]
         pos = Signal(range(max(lengths)))
-        codes = {Reply.STEP: P.REPLY_STEP, Reply.ACK: P.REPLY_ACK, Reply.INFO: info_code,
-                 Reply.SAMPLE: P.REPLY_SAMPLE, Reply.END: P.REPLY_BENCH_END}
+        codes = {self.replies.STEP: P.REPLY_STEP, self.replies.ACK: P.REPLY_ACK, self.replies.INFO: info_code}
+        if bench:
+            codes.update({BenchReply.SAMPLE: P.REPLY_SAMPLE, BenchReply.END: P.REPLY_BENCH_END})
 
         def start_reply(kind):
             m.d.sync += [reply.eq(kind), pos.eq(0), flags.eq(news), header.eq(codes[kind] | status)]
@@ -304,7 +313,7 @@ class UARTBridge(wiring.Component):
                 if bench:
                     with m.If(bench.finished(fifo, dec)):
                         m.d.sync += [bench.running.eq(0), bench.stamp.eq(bench.clock)]
-                        start_reply(Reply.END)
+                        start_reply(self.replies.END)
             with m.State("COLLECT"):
                 self._collect(m, core, mask, start_reply, bench)
             if bench:
@@ -326,9 +335,9 @@ class UARTBridge(wiring.Component):
             with m.If(~word.event):
                 m.d.sync += mask.eq(0)
                 with m.If(command == P.STEP):
-                    start_reply(Reply.STEP)
+                    start_reply(self.replies.STEP)
                 with m.Else():
-                    start_reply(Reply.ACK)
+                    start_reply(self.replies.ACK)
 
     def _feed(self, m, core, fifo, word, commands, mask, start_reply, held, bench) -> None:
         """FIFO -> core: events once their chunk's closing command has arrived (or the FIFO is
@@ -356,18 +365,18 @@ class UARTBridge(wiring.Component):
                 with m.If(bench.running):
                     pass  # the sample block's SYNC padding; nothing answers during a benchmark
                 with m.Elif(command == P.SYNC):
-                    start_reply(Reply.ACK)
+                    start_reply(self.replies.ACK)
                 with m.Elif(command == P.INFO):
-                    start_reply(Reply.INFO)
+                    start_reply(self.replies.INFO)
                 with m.Elif(held):
-                    start_reply(Reply.END)
+                    start_reply(self.replies.END)
                 with m.Else():
                     bench.begin()
             else:
                 with m.If(command == P.SYNC):
-                    start_reply(Reply.ACK)
+                    start_reply(self.replies.ACK)
                 with m.Else():
-                    start_reply(Reply.INFO)
+                    start_reply(self.replies.INFO)
 
     def _collect(self, m, core, mask, start_reply, bench) -> None:
         """Core -> spike mask, until the END (STEP reply) or CLEAR (ACK) that closes the step;
@@ -382,9 +391,9 @@ class UARTBridge(wiring.Component):
                     with m.If(core.spikes.payload.kind == Kind.END):
                         m.next = "TALLY"
             with m.Elif(core.spikes.payload.kind == Kind.END):
-                start_reply(Reply.STEP)
+                start_reply(self.replies.STEP)
             with m.Else():
-                start_reply(Reply.ACK)
+                start_reply(self.replies.ACK)
 
     def _reply_sink(self, m, tx):
         """Where the replies' bytes go: the transmitter, or with the benchmark a FIFO in front of
@@ -405,11 +414,11 @@ class UARTBridge(wiring.Component):
             info.append(self.load_status)
         elif bench:
             info.append(Const(LoadStatus.NONE, 8))
-        kinds = [(Reply.STEP, step), (Reply.ACK, [header]), (Reply.INFO, info)]
+        kinds = [(self.replies.STEP, step), (self.replies.ACK, [header]), (self.replies.INFO, info)]
         if bench:
             info.append(Const(self.info.caps, 8))
-            kinds += [(Reply.SAMPLE, [header, *bench.counts, *_bytes(bench.cycles), *_bytes(bench.stamp)]),
-                      (Reply.END, [header, self.bench_status, *_bytes(self.bench_trailer), *_bytes(bench.stamp)])]
+            kinds += [(self.replies.SAMPLE, [header, *bench.counts, *_bytes(bench.cycles), *_bytes(bench.stamp)]),
+                      (self.replies.END, [header, self.bench_status, *_bytes(self.bench_trailer), *_bytes(bench.stamp)])]
         last = Signal()
         with m.Switch(reply):
             for kind, payload in kinds:
@@ -485,6 +494,6 @@ class _BenchState:
                      *(c.eq(c + mask[i]) for i, c in enumerate(self.counts))]
         with m.If(self.step == self.bridge.steps - 1):
             m.d.sync += self.stamp.eq(self.clock)
-            start_reply(Reply.SAMPLE)
+            start_reply(BenchReply.SAMPLE)
         with m.Else():
             m.next = "FEED"
