@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 STAGE_TOPIC = "osbc-stage"  # worker -> client events: (job name, stage)
+# Hand a worker its next job only when it has finished the last: Dask's default (1.1) lets each
+# one-thread worker hold a second job in its own queue, so near the end of a run a worker can sit
+# idle while a long job waits behind another on its neighbour, and the longest-first order is lost.
+SCHEDULER_CONFIG = {"distributed.scheduler.worker-saturation": 1.0}
 
 
 def default_workers() -> int:
@@ -74,7 +78,8 @@ def _terminate_as_interrupt(signum, frame):
 
 def run(jobs: list[Job], *, workers: int, scheduler: str | None, on_result: Callable, on_error: Callable,
         on_stage: Callable = lambda name, stage: None) -> None:
-    """Call on_result(name, result) or on_error(name, exception) for every job as it finishes."""
+    """Call on_result(name, result) or on_error(name, exception) for every job as it finishes;
+    the jobs start in the order given as workers free up."""
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt) if main_thread else None
     try:
@@ -94,14 +99,18 @@ def run(jobs: list[Job], *, workers: int, scheduler: str | None, on_result: Call
 
 
 def _run_dask(jobs, workers, scheduler, on_result, on_error, on_stage) -> None:
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
-    local = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=None, silence_logs=logging.ERROR)
+    with dask.config.set(SCHEDULER_CONFIG):
+        local = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                    dashboard_address=None, silence_logs=logging.ERROR)
     with local or contextlib.nullcontext(), Client(scheduler or local) as client:
         client.subscribe_topic(STAGE_TOPIC, lambda event: on_stage(*event[1]))
+        # in the order given (the sweep's is longest first): the earlier, the higher the priority
         futures = {client.submit(job.fn, *job.args, stage=functools.partial(_worker_stage, job.name),
-                                 pure=False, **job.kwargs): job.name for job in jobs}
+                                 pure=False, priority=len(jobs) - k, **job.kwargs): job.name
+                   for k, job in enumerate(jobs)}
         for future in as_completed(futures):
             name = futures[future]
             if future.status == "error":
