@@ -64,7 +64,7 @@ def samples(records: list[dict]) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
-def measured(records: list[dict]) -> dict[str, tuple[float, float]]:
+def measured(records: list[dict]) -> dict[str, tuple[float, float, float, float]]:
     """The line of each stage key over finished points' records."""
     return {k: fit(v) for k, v in samples(records).items()}
 
@@ -92,7 +92,7 @@ class Model:
         self.known: dict[str, list[tuple[float, float]]] = {}
 
     def learn(self, records: list[dict]) -> None:
-        """Take the stage times of finished points (replacing what the table says)."""
+        """Take the stage times of finished points (they scale the table's lines, or stand in for them)."""
         self.known = samples(records)
 
     def _from_table(self, key: str, d: float) -> float | None:
@@ -123,7 +123,7 @@ class Model:
 def makespan(costs: list[float], workers: int, busy: list[float] = ()) -> float:
     """Seconds until `costs` are done on `workers` taking them longest first, each worker first
     finishing what it is `busy` with (seconds left of its running point)."""
-    free = sorted([*busy, *[0.0] * max(workers - len(busy), 0)])[:max(workers, len(busy))]
+    free = [*busy, *[0.0] * max(workers - len(busy), 0)]
     heapq.heapify(free)
     for c in sorted(costs, reverse=True):
         heapq.heappush(free, heapq.heappop(free) + c)
