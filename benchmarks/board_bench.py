@@ -49,8 +49,8 @@ def measure(art, board_name: str, n: int, simulator: str) -> dict:
     results, end = got["bench"]["results"], got["bench"]["end"]
     bench.check_end(end, block, len(results), n, "(simulation)")
     # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.
-    report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH)
-    walk0 = walk_cycles(art.layers[0], plan(art)[0], counts).sum(axis=0)  # [B]
+    report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram)
+    walk0 = walk_cycles(art.layers[0], plan(art, spram=spram)[0], counts).sum(axis=0)  # [B]
     return {"report": report, "spram": spram, "block_bytes": len(block), "walk0": walk0,
             "seconds": time.monotonic() - started}
 

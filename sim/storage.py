@@ -103,6 +103,13 @@ def best_gap_width(layer) -> int:
                                                                d + layer.w_bits))
 
 
+def layouts(layer, encoding: str) -> list[Encoded]:
+    """Every layout of `encoding` the generator builds: delta at each skip width, one otherwise."""
+    if encoding == "delta":
+        return [encode(layer, "delta", d) for d in _gap_widths(layer)]
+    return [encode(layer, encoding)]
+
+
 def stored_bits(layer) -> dict[str, int]:
     """Bits each encoding stores, counted on the words themselves."""
     return {name: encode(layer, name).bits for name in ENCODINGS}

@@ -12,13 +12,15 @@ goes ahead with a warning, and place & route has the final word. SPRAM blocks ar
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
 
 import boards
 
-from hw.gateware.plan import SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, spram_image
+from hw.gateware.plan import (SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, plan_layer,
+                              spram_image, spram_kinds)
 from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
@@ -81,19 +83,27 @@ def ebr_range(mems, board) -> tuple[int, int]:
 def place(art, board) -> tuple[str, ...]:
     """The memories to put in SPRAM: none when block RAM holds everything (whole blocks), else the
     set of read-only memories that leaves the fewest block RAMs over the budget with the fewest
-    SPRAM blocks (every subset of the MAX_CHOICES largest is tried)."""
+    SPRAM blocks (every subset of the MAX_CHOICES largest is tried, each layer laid out as `plan`
+    lays it out for that placement)."""
     mems = memories(art)
     if not board.budget["spram"] or ebr_range(mems, board)[1] <= board.budget["ebr"]:
         return ()
     shapes = board.family.ebr_shapes
     movable = sorted((m for m in mems if m.holds_weights),
                      key=lambda m: -blocks(m.depth, m.width, shapes))[:MAX_CHOICES]
-    high = ebr_range(mems, board)[1]
+    fixed = sum(blocks(m.depth, m.width, shapes) for m in mems if not m.name.startswith("layer"))
+
+    @functools.cache
+    def layer_memories(k: int, kinds: tuple[str, ...]) -> tuple[MemoryPlan, ...]:
+        # A layer with memories in SPRAM is laid out for SPRAM (hw.gateware.plan.choose_layout).
+        return tuple(plan_layer(art.layers[k], k, spram=kinds).memories())
 
     def cost(chosen):
-        spram = sum(m.spram_blocks for m in chosen)
-        over = max(0, high - sum(blocks(m.depth, m.width, shapes) for m in chosen) - board.budget["ebr"])
-        return (spram > board.budget["spram"], over, spram)
+        names = {m.name for m in chosen}
+        layers = [m for k in range(len(art.layers)) for m in layer_memories(k, spram_kinds(names, k))]
+        spram = sum(m.spram_blocks for m in layers if m.name in names)
+        ebr = fixed + sum(blocks(m.depth, m.width, shapes) for m in layers if m.name not in names)
+        return (spram > board.budget["spram"], max(0, ebr - board.budget["ebr"]), spram)
 
     subsets = (c for r in range(1, len(movable) + 1) for c in itertools.combinations(movable, r))
     best = min(subsets, key=cost, default=())

@@ -71,10 +71,11 @@ def model_memory(art) -> dict:
     return {"layers": [m.as_dict() for m in layers], "total": memory_total(layers)}
 
 
-def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str) -> dict:
-    """Cycles per step by the core's cycle model (hw.gateware.perf: lower and upper bound), the samples/s
-    they give at the achieved fmax, and the UART link's own limit."""
-    lower, upper = step_cycles(art, counts)
+def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str, spram=()) -> dict:
+    """Cycles per step by the core's cycle model (hw.gateware.perf: lower and upper bound; `spram`:
+    the memories the build put in SPRAM), the samples/s they give at the achieved fmax, and the UART
+    link's own limit."""
+    lower, upper = step_cycles(art, counts, spram=spram)
     steps = counts.shape[0]
     link_bytes = np.empty(counts.shape[1])
     for i in range(counts.shape[1]):  # the bytes hw.link.host.Link sends and receives
@@ -98,7 +99,7 @@ def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, net
         "board": board.name, "device": f"{board.platform.device} {board.platform.package}",
         "model": {"shape": [art.n_in] + [l.n_out for l in art.layers], "nnz": [l.nnz for l in art.layers],
                   "w_bits": [l.w_bits for l in art.layers], "steps": art.steps,
-                  "storage": [p.storage for p in plan(art)]},
+                  "storage": [p.storage for p in plan(art, spram=estimate.spram_names)]},
         "resources": resources(pnr, board.family),
         "timing": t,
         "cells": dict(sorted(stat["design"]["num_cells_by_type"].items())),
@@ -106,7 +107,7 @@ def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, net
         "model_memory": model_memory(art),
         "estimate": estimate.as_dict(),
         "uart": {"baud": baud},
-        "throughput": throughput(art, t["fmax_mhz"] * 1e6, baud, counts, workload),
+        "throughput": throughput(art, t["fmax_mhz"] * 1e6, baud, counts, workload, estimate.spram_names),
     }
     return result
 

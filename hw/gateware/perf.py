@@ -48,12 +48,13 @@ def drain_saving(layer, p: LayerPlan, events: np.ndarray) -> np.ndarray:
     return np.where(any_walked, np.minimum(trailing, EMPTY_STEP_SAVING), EMPTY_STEP_SAVING)
 
 
-def step_cycles(art: Artifact, counts: np.ndarray, storage: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) bound of the `cycles` output per step, int64 [T, B], with input back to back."""
+def step_cycles(art: Artifact, counts: np.ndarray, storage: str = "auto", spram=()) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) bound of the `cycles` output per step, int64 [T, B], with input back to back;
+    `spram` as in `plan`: a layer with memories in SPRAM has its own layout, and so its own row lengths."""
     counts = np.asarray(counts, np.int64)
     spikes = reference.run(art, counts).spikes
     inputs = [counts] + [s.astype(np.int64) for s in spikes[:-1]]
-    plans = plan(art, storage)
+    plans = plan(art, storage, spram)
     walks = [walk_cycles(layer, p, x) for layer, p, x in zip(art.layers, plans, inputs)]
     fixed = sum(layer.n_out for layer in art.layers) + LAYER_OVERHEAD + HIDDEN_OVERHEAD * (len(art.layers) - 1)
     lower = walks[0] + fixed - drain_saving(art.layers[0], plans[0], counts)

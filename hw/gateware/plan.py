@@ -62,7 +62,9 @@ class MemoryPlan:
 
     @property
     def bits(self) -> int:
-        return self.depth * self.width
+        """Stored bits: SB_SPRAM256KA keeps 16-bit words whatever the memory's width, so in SPRAM
+        every lane of every word counts 16."""
+        return self.depth * (self.width if self.spram is None else self.spram_lanes * SPRAM_WIDTH)
 
     @property
     def kind(self) -> str:
@@ -156,7 +158,33 @@ class LayerPlan:
                 for kind, depth, width, init in found]
 
 
-def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
+def weight_memories(enc: encodings.Encoded, spram=()) -> list[MemoryPlan]:
+    """The weight memories of a layout (no contents), those whose kind is in `spram` in SPRAM."""
+    found = [("synapses", len(enc.synapses), enc.syn_width)]
+    if enc.rows is not None:
+        found.append(("rows", len(enc.rows), enc.row_width))
+    return [MemoryPlan(kind, depth, width, spram=0 if kind in spram else None) for kind, depth, width in found]
+
+
+def choose_layout(layer: Layer, storage: str, spram) -> encodings.Encoded:
+    """The layout of a layer with weight memories of the kinds in `spram` in SPRAM: fewest SPRAM
+    blocks, then fewest stored bits (16 per SPRAM word and lane), among the layouts of `storage`
+    (auto: every encoding) that have those memories. Where SPRAM words are 16 bits anyway, a
+    layout with more, narrower words (delta's escapes) can take a block more than a wider one."""
+    options = encodings.ENCODINGS if storage == "auto" else (storage,)
+    fitting = [enc for name in options for enc in encodings.layouts(layer, name)
+               if set(spram) <= {m.kind for m in weight_memories(enc)}]
+
+    def cost(enc):
+        mems = weight_memories(enc, spram)
+        return sum(m.spram_blocks for m in mems if m.spram is not None), sum(m.bits for m in mems)
+
+    return min(fitting, key=cost)
+
+
+def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPlan:
+    """`spram`: the kinds of the layer's weight memories that go to SPRAM ("synapses", "rows"),
+    which steer the layout (`choose_layout`); without them auto stores the fewest bits."""
     where = f"l{k}"
     for name, n in (("n_in", layer.n_in), ("n_out", layer.n_out)):
         if n > MAX_NEURONS:
@@ -170,12 +198,13 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto") -> LayerPlan:
                              f"{MAX_V_WIDTH}; lower the weights/thresholds or use a leak < 1")
     if storage not in STORAGES:
         raise GeneratorError(f"storage: unknown {storage!r}; choose one of {', '.join(STORAGES)}")
-    if storage == "auto":
+    if storage == "auto" and not spram:
         storage = layer.memory().encoding
     if storage == "dense" and layer.n_in * layer.n_out > MAX_SYNAPSES:
         raise GeneratorError(f"{where}.shape: {layer.n_in}x{layer.n_out} dense weights exceed the generator's "
                              f"{MAX_SYNAPSES} words; use CSR storage")
-    enc = encodings.encode(layer, storage)
+    enc = choose_layout(layer, storage, spram) if spram else encodings.encode(layer, storage)
+    storage = enc.encoding
     if len(enc.synapses) > MAX_SYNAPSES:
         raise GeneratorError(f"{where}.idx: {len(enc.synapses)} {storage} synapse words exceed the generator's "
                              f"{MAX_SYNAPSES} per layer; use CSR storage")
@@ -194,20 +223,34 @@ def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
     """Plans of every layer; `storage` auto picks per layer the encoding with the fewest stored bits.
 
     `spram`: names of the memories to put in SPRAM ("layer0.synapses", ...; see `LayerPlan.memories`),
-    or "all" for every memory SPRAM may hold (a test option: small models fit block RAM anyway).
+    or "all" for every memory SPRAM may hold (a test option: small models fit block RAM anyway). The
+    names are those of the layouts for block RAM; a layer with some of them in SPRAM gets the layout
+    with the fewest SPRAM blocks (`choose_layout`), which has memories of the same names.
     """
     if not isinstance(art, Artifact):
         raise GeneratorError(f"artifact: expected a sim.artifact.Artifact, got {type(art).__name__}")
-    return place_spram([plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)], spram)
+    plans = [plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)]
+    if not spram:
+        return plans
+    eligible = [m.name for p in plans for m in p.memories() if m.holds_weights]
+    names = eligible if spram == "all" else list(spram)
+    unknown = sorted(set(names) - set(eligible))
+    if unknown:
+        raise GeneratorError(f"spram: {', '.join(unknown)} cannot go to SPRAM; choose from {', '.join(eligible)}")
+    # A layer with memories in SPRAM is laid out again for SPRAM's 16-bit words.
+    kinds = [spram_kinds(names, k) for k in range(len(plans))]
+    plans = [plan_layer(layer, k, storage, kinds[k]) if kinds[k] else p
+             for k, (layer, p) in enumerate(zip(art.layers, plans))]
+    return place_spram(plans, names)
+
+
+def spram_kinds(names, k: int) -> tuple[str, ...]:
+    """The kinds of layer `k`'s memories among the SPRAM memory names."""
+    return tuple(kind for kind in WEIGHT_KINDS if f"layer{k}.{kind}" in names)
 
 
 def place_spram(plans: list[LayerPlan], names) -> list[LayerPlan]:
     """Give each named memory whole SPRAM blocks, in layer order from block 0."""
-    eligible = [m.name for p in plans for m in p.memories() if m.holds_weights]
-    names = eligible if names == "all" else list(names)
-    unknown = sorted(set(names) - set(eligible))
-    if unknown:
-        raise GeneratorError(f"spram: {', '.join(unknown)} cannot go to SPRAM; choose from {', '.join(eligible)}")
     placed, block = [], 0
     for p in plans:
         spram = {}

@@ -78,15 +78,16 @@ def check_end(end: P.BenchEnd, block: bytes, results: int, expected: int, progra
 
 
 def compare(art, counts: np.ndarray, labels: np.ndarray, results: list[P.SampleResult], end: P.BenchEnd,
-            clock_hz: int, fifo_depth: int) -> BenchReport:
-    """The board's results for samples `counts` [T, B, n_in] against sim.reference and the cycle model."""
+            clock_hz: int, fifo_depth: int, spram=()) -> BenchReport:
+    """The board's results for samples `counts` [T, B, n_in] against sim.reference and the cycle model
+    (`spram`: the memories the build put in SPRAM, whose layers it lays out for SPRAM)."""
     from hw.gateware.perf import step_cycles
     from sim.reference import run
 
     expected = run(art, counts).spikes[-1].sum(axis=0)  # [B, n_out]
     got = np.stack([r.counts for r in results])
     cycles = np.array([r.cycles for r in results], np.int64)
-    lower, upper = (bound.sum(axis=0) for bound in step_cycles(art, counts))
+    lower, upper = (bound.sum(axis=0) for bound in step_cycles(art, counts, spram=spram))
     credit = P.bench_credit(fifo_depth)
     whole = np.array([all(len(P.step_chunks(step, art.n_in, credit)) == 1 for step in sample)
                       for sample in counts.transpose(1, 0, 2)])
