@@ -208,7 +208,7 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     w_all = torch.as_tensor(np.asarray(weight, np.float64), device=dev)
     n_rows, d = w_all.shape
     group = np.zeros(n_rows, np.int64) if group is None else np.asarray(group)
-    # in the trace's dtype before the per-row copies: a block's float64 copies were twice its float32 ones
+    # cast once, before the per-row copies (float64 copies of a block would take twice its memory)
     hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev))).to(dtype)
     order = np.empty((n_rows, d), np.int64)
     loss = np.zeros((n_rows, d + 1))
