@@ -109,7 +109,7 @@ def board_costs(option: Option, board) -> list[tuple[int, int]]:
     """(block RAMs, SPRAM blocks) of the layer for every way of putting its weight memories in
     SPRAM: whole blocks at the best aspect ratio, as hw.board.fit's upper figure counts them."""
     shapes = board.family.ebr_shapes
-    movable = [m for m in option.memories if m.holds_weights] if board.budget["spram"] else []
+    movable = [m for m in option.memories if m.may_go_to_spram] if board.budget["spram"] else []
     costs = []
     for r in range(len(movable) + 1):
         for to_spram in itertools.combinations(movable, r):

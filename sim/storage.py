@@ -6,11 +6,15 @@ counts the same words through `Layer.memory()` -> `account`. Pure numpy, no hard
 `hw/` never import `compress/`, and both import this.
 
 Rows are fan-out rows (row j = the synapses of input j, neuron index ascending, as in the artifact).
-A row-based encoding has two memories:
+A row-based encoding has two or three memories:
 
-* `rows`: one word per input, `start | length << ptr_width`: the first synapse word of the row
-  and how many words it has (`len_width` = bits of the longest row), instead of two absolute
+* `rows`: one word per input, `offset | length << off_width`: where the row's first synapse word
+  lies and how many words it has (`len_width` = bits of the longest row), instead of two absolute
   pointers; the walker adds them into its end register.
+* `coarse` (when `group_bits` k > 0): one absolute pointer per group of 2^k rows, the first word of
+  the group's first row; a row starts at `coarse[j >> k] + offset`, so `offset` needs only the bits
+  of the words of the rows before it in its group. With k = 0 there is no coarse memory and
+  `offset` is the absolute start. k is chosen per layer for the fewest bits.
 * `synapses`: the words the walker reads, one per clock.
 
 Encodings:
@@ -47,20 +51,31 @@ class Encoded:
     synapses: np.ndarray  # int64 words, at least one
     syn_width: int
     lengths: np.ndarray  # int64 [n_in]: stored words per row (what the walker spends per event)
-    rows: np.ndarray | None  # int64 [n_in] start | length << ptr_width; None for dense
-    ptr_width: int  # synapse address bits
+    rows: np.ndarray | None  # int64 [n_in] offset | length << off_width; None for dense
+    ptr_width: int  # synapse address bits (and coarse pointer bits)
     len_width: int  # row length bits (0 for dense: no row memory)
     gap_width: int = 0  # delta: bits of the skip field
+    off_width: int = 0  # row offset bits (ptr_width when group_bits is 0)
+    group_bits: int = 0  # k: rows per coarse pointer 2^k; 0 = no coarse memory
+    coarse: np.ndarray | None = None  # int64 [ceil(n_in / 2^k)] absolute start of each group
 
     @property
     def row_width(self) -> int:
-        return self.ptr_width + self.len_width
+        return self.off_width + self.len_width
 
     @property
     def bits(self) -> int:
         """Stored bits: every word of every memory at its full width."""
         rows = 0 if self.rows is None else len(self.rows) * self.row_width
-        return len(self.synapses) * self.syn_width + rows
+        coarse = 0 if self.coarse is None else len(self.coarse) * self.ptr_width
+        return len(self.synapses) * self.syn_width + rows + coarse
+
+    def starts(self) -> np.ndarray:
+        """The first synapse word of every row of a row-based encoding, as the walker adds it up."""
+        offsets = self.rows & ((1 << self.off_width) - 1)
+        if self.coarse is None:
+            return offsets
+        return self.coarse[np.arange(len(self.rows)) >> self.group_bits] + offsets
 
 
 def _skips(layer) -> np.ndarray:
@@ -82,14 +97,47 @@ def _delta_lengths(layer, skips: np.ndarray, gap_width: int) -> np.ndarray:
     return np.bincount(_row_of_synapse(layer), weights=words, minlength=layer.n_in).astype(np.int64)
 
 
-def _row_bits(n_in: int, lengths: np.ndarray) -> tuple[int, int]:
-    """(ptr_width, len_width) of the row memory."""
-    return _bits(int(lengths.sum())), _bits(int(lengths.max(initial=0)))
+@dataclass(frozen=True)
+class _RowLayout:
+    ptr_width: int
+    len_width: int
+    off_width: int
+    group_bits: int
+    starts: np.ndarray  # int64 [n_in]
+    coarse: np.ndarray | None  # the start of every group's first row; None for k = 0
+
+    @property
+    def bits(self) -> int:
+        coarse = 0 if self.coarse is None else len(self.coarse) * self.ptr_width
+        return len(self.starts) * (self.off_width + self.len_width) + coarse
+
+    def offsets(self) -> np.ndarray:
+        return self.starts if self.coarse is None else self.starts - np.repeat(self.coarse, 1 << self.group_bits)[
+            :len(self.starts)]
 
 
-def _rowed_bits(n_in: int, lengths: np.ndarray, syn_width: int) -> int:
-    ptr_width, len_width = _row_bits(n_in, lengths)
-    return max(1, int(lengths.sum())) * syn_width + n_in * (ptr_width + len_width)
+def _row_layout(lengths: np.ndarray, group_bits: int) -> _RowLayout:
+    ptr_width, len_width = _bits(int(lengths.sum())), _bits(int(lengths.max(initial=0)))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    if group_bits == 0:
+        return _RowLayout(ptr_width, len_width, ptr_width, 0, starts, None)
+    coarse = starts[::1 << group_bits]
+    offsets = starts - np.repeat(coarse, 1 << group_bits)[:len(starts)]
+    return _RowLayout(ptr_width, len_width, _bits(int(offsets.max(initial=0))), group_bits, starts, coarse)
+
+
+def _row_layouts(lengths: np.ndarray) -> list[_RowLayout]:
+    """Every coarse grouping: k = 0 (absolute starts) up to one group for all rows."""
+    return [_row_layout(lengths, k) for k in range(_bits(len(lengths) - 1) + 1)]
+
+
+def _best_rows(lengths: np.ndarray) -> _RowLayout:
+    """The row memories with the fewest bits (ties: the smaller k)."""
+    return min(_row_layouts(lengths), key=lambda r: r.bits)
+
+
+def _rowed_bits(lengths: np.ndarray, syn_width: int) -> int:
+    return max(1, int(lengths.sum())) * syn_width + _best_rows(lengths).bits
 
 
 def _gap_widths(layer) -> range:
@@ -99,7 +147,7 @@ def _gap_widths(layer) -> range:
 def best_gap_width(layer) -> int:
     """The delta skip field width with the fewest stored bits."""
     skips = _skips(layer)
-    return min(_gap_widths(layer), key=lambda d: _rowed_bits(layer.n_in, _delta_lengths(layer, skips, d),
+    return min(_gap_widths(layer), key=lambda d: _rowed_bits(_delta_lengths(layer, skips, d),
                                                                d + layer.w_bits))
 
 
@@ -120,16 +168,18 @@ def cheapest(sizes: dict[str, int]) -> str:
     return min(ENCODINGS, key=sizes.__getitem__)
 
 
-def _rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_width: int, gap_width: int = 0) -> Encoded:
-    ptr_width, len_width = _row_bits(layer.n_in, lengths)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+def _rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_width: int, gap_width: int = 0,
+           group_bits: int | None = None) -> Encoded:
+    rows = _best_rows(lengths) if group_bits is None else _row_layout(lengths, group_bits)
     return Encoded(encoding, words if len(words) else np.zeros(1, np.int64), syn_width, lengths,
-                   starts | lengths << ptr_width, ptr_width, len_width, gap_width)
+                   rows.offsets() | lengths << rows.off_width, rows.ptr_width, rows.len_width, gap_width,
+                   rows.off_width, rows.group_bits, rows.coarse)
 
 
-def encode(layer, encoding: str, gap_width: int | None = None) -> Encoded:
+def encode(layer, encoding: str, gap_width: int | None = None, group_bits: int | None = None) -> Encoded:
     """The memory words of `layer` (anything with n_in, n_out, ptr, idx, val, w_bits, dense());
-    `gap_width`: delta's skip field (default: the one with the fewest bits)."""
+    `gap_width`: delta's skip field, `group_bits`: rows per coarse pointer 2^k of a row-based
+    encoding (defaults: the fewest bits)."""
     w_mask = (1 << layer.w_bits) - 1
     if encoding == "dense":
         words = layer.dense().T.reshape(-1) & w_mask  # row j = weights j -> 0..n_out-1
@@ -138,7 +188,7 @@ def encode(layer, encoding: str, gap_width: int | None = None) -> Encoded:
     if encoding == "csr":
         idx_width = _bits(layer.n_out - 1)
         words = layer.idx | (layer.val & w_mask) << idx_width
-        return _rowed("csr", layer, words, np.diff(layer.ptr), idx_width + layer.w_bits)
+        return _rowed("csr", layer, words, np.diff(layer.ptr), idx_width + layer.w_bits, group_bits=group_bits)
     if encoding == "delta":
         d = best_gap_width(layer) if gap_width is None else gap_width
         skips = _skips(layer)
@@ -146,7 +196,7 @@ def encode(layer, encoding: str, gap_width: int | None = None) -> Encoded:
         words = np.full(layer.nnz + int(escapes.sum()), (1 << d) - 1, np.int64)  # escapes: largest skip, weight 0
         at = np.cumsum(escapes + 1) - 1  # each synapse after its escapes
         words[at] = (skips - (escapes << d)) | (layer.val & w_mask) << d
-        return _rowed("delta", layer, words, _delta_lengths(layer, skips, d), d + layer.w_bits, d)
+        return _rowed("delta", layer, words, _delta_lengths(layer, skips, d), d + layer.w_bits, d, group_bits)
     raise ValueError(f"storage: unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
 
 
@@ -154,11 +204,12 @@ def decode(enc: Encoded, n_in: int, n_out: int, w_bits: int) -> np.ndarray:
     """The weights [n_out, n_in] the walker adds, word by word as the hardware reads them."""
     w = np.zeros((n_out, n_in), np.int64)
     val_width = enc.syn_width - w_bits
+    starts = None if enc.rows is None else enc.starts()
     for j in range(n_in):
         if enc.rows is None:
             start, length = j * n_out, n_out
         else:
-            start, length = int(enc.rows[j]) & ((1 << enc.ptr_width) - 1), int(enc.rows[j]) >> enc.ptr_width
+            start, length = int(starts[j]), int(enc.rows[j]) >> enc.off_width
         neuron = 0  # delta: the next neuron without a skip
         for k, word in enumerate(int(x) for x in enc.synapses[start:start + length]):
             field = word & ((1 << val_width) - 1)

@@ -89,7 +89,7 @@ def place(art, board) -> tuple[str, ...]:
     if not board.budget["spram"] or ebr_range(mems, board)[1] <= board.budget["ebr"]:
         return ()
     shapes = board.family.ebr_shapes
-    movable = sorted((m for m in mems if m.holds_weights),
+    movable = sorted((m for m in mems if m.may_go_to_spram),
                      key=lambda m: -blocks(m.depth, m.width, shapes))[:MAX_CHOICES]
     fixed = sum(blocks(m.depth, m.width, shapes) for m in mems if not m.name.startswith("layer"))
 
@@ -128,7 +128,7 @@ def _advice(art, board, est: Estimate) -> str:
     delta = plan(art, "delta")
     nnz = sum(l.nnz for l in art.layers)
     per_synapse = sum(len(p.synapses) * p.syn_width for p in delta) / max(nnz, 1)
-    ptr_bits = sum(len(p.rows) * (p.ptr_width + p.len_width) for p in delta)
+    ptr_bits = sum(m.bits for p in delta for m in p.memories() if m.kind in ("rows", "coarse"))
     fixed = sum(m.bits for m in est.memories
                 if not m.holds_weights and m.bits > board.family.ebr_bits)
     in_ebr = (board.budget["ebr"] * board.family.ebr_bits - fixed - ptr_bits) / per_synapse
@@ -148,7 +148,7 @@ def _advice(art, board, est: Estimate) -> str:
 
 def _short(est: Estimate, board) -> list[str]:
     """What the estimate needs beyond the board: 'resource: needs >= n of m' per resource."""
-    spram_need = sum(m.spram_blocks for m in est.memories if m.holds_weights)
+    spram_need = sum(m.spram_blocks for m in est.memories if m.may_go_to_spram)
     return [f"{name}: needs >= {need} of {have}" for name, need, have in (
         ("block RAM (EBR)", est.ebr[0], board.budget["ebr"]),
         # When even block RAM plus SPRAM is short, say what all read-only memories in SPRAM would take.

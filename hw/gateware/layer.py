@@ -66,7 +66,8 @@ class LifLayer(wiring.Component):
     Ports: `events` (in) takes the beats of one step, `spikes` (out) gives one `SPIKE` per neuron
     that fired, ascending, then the `END`/`CLEAR` that closed the step. Payload widths come from
     `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words, sim/storage.py),
-    `rows` (CSR and delta, `start | length << ptr_width` per input), `membrane` (`n_out` × `v_width`, signed, holding
+    `rows` (CSR and delta, `offset | length << off_width` per input), `coarse` (one pointer per
+    2^group_bits rows, when the plan has them), `membrane` (`n_out` × `v_width`, signed, holding
     the next step's base) and `params` (only when θ, bias or β differ between neurons).
     `synapses` and `rows` are SPRAM (hw/gateware/spram.py) where `plan.spram` says so; the layer
     then has a `load` port (`load_width`-bit image addresses) that writes them at boot.
@@ -121,11 +122,16 @@ class LifLayer(wiring.Component):
         pw, ow = p.ptr_width, p.out_width
         s.row_valid = Signal()  # row_start/row_end hold the fan-out list of an accepted event
         s.fetch = Signal()  # accept an event this cycle: its row is ready next cycle
-        if p.rows is not None:  # the end register adds the length: no carry chain on the ready path
-            rows_r = self._rom(m, "rows", p.rows, pw + p.len_width, p.n_in)
+        if p.rows is not None:  # cur and end register the sums: no carry chain on the ready path
+            ofs = p.off_width
+            rows_r = self._rom(m, "rows", p.rows, ofs + p.len_width, p.n_in)
             m.d.comb += [rows_r.addr.eq(self.events.payload.addr), rows_r.en.eq(s.fetch)]
-            row_start = rows_r.data[:pw]
-            row_end = row_start + rows_r.data[pw:]
+            row_start = rows_r.data[:ofs]
+            if p.coarse is not None:  # the group's pointer, read in the same cycle as the row
+                coarse_r = self._rom(m, "coarse", p.coarse, pw, len(p.coarse))
+                m.d.comb += [coarse_r.addr.eq(self.events.payload.addr >> p.group_bits), coarse_r.en.eq(s.fetch)]
+                row_start = (coarse_r.data + row_start)[:pw]
+            row_end = row_start + rows_r.data[ofs:]
         else:  # dense: row j is words j·n_out .. (j+1)·n_out - 1
             row_start, row_end = Signal(pw), Signal(pw)
             with m.If(s.fetch):

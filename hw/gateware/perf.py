@@ -26,7 +26,7 @@ HIDDEN_WALK_LATENCY = 4
 
 def row_lengths(layer, p: LayerPlan) -> np.ndarray:
     """Stored words per row (sim/storage.py): delta escape words are walked like synapses."""
-    return np.full(layer.n_in, layer.n_out) if p.rows is None else np.asarray(p.rows, np.int64) >> p.ptr_width
+    return np.full(layer.n_in, layer.n_out) if p.rows is None else np.asarray(p.rows, np.int64) >> p.off_width
 
 
 def walk_cycles(layer, p: LayerPlan, events: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ PARAMS = ("theta", "bias", "leak_b")  # per-neuron constants, in ROM word order
 # there (loaded at boot); membranes need a read and a write per clock and stay in block RAM.
 SPRAM_DEPTH = 1 << 14
 SPRAM_WIDTH = 16
-WEIGHT_KINDS = ("synapses", "rows")  # the weights' memories: read-only after boot, so SPRAM may hold them
+SPRAM_KINDS = ("synapses", "rows")  # the large weight memories: read-only after boot, so SPRAM may hold them
+WEIGHT_KINDS = (*SPRAM_KINDS, "coarse")  # coarse row pointers: a few words, block RAM or logic
 
 
 class GeneratorError(ValueError):
@@ -76,6 +77,10 @@ class MemoryPlan:
         return self.kind in WEIGHT_KINDS
 
     @property
+    def may_go_to_spram(self) -> bool:
+        return self.kind in SPRAM_KINDS
+
+    @property
     def spram_rows(self) -> int:
         return -(-self.depth // SPRAM_DEPTH)
 
@@ -94,8 +99,9 @@ class LayerPlan:
     """Widths and memory contents of one layer.
 
     `storage` is one of sim.storage.ENCODINGS, whose docstring gives the word layouts: "csr" and
-    "delta" have `rows[j]` = start | length << ptr_width; "dense" has no row memory (row j starts at
-    j·n_out). `syn_width`, `ptr_width`, `len_width` and `gap_width` are those of sim.storage.Encoded.
+    "delta" have `rows[j]` = offset | length << off_width and, when `group_bits` k > 0, `coarse`
+    (row j starts at coarse[j >> k] + offset); "dense" has no row memory (row j starts at j·n_out).
+    The widths are those of sim.storage.Encoded.
     """
     index: int
     n_in: int
@@ -103,8 +109,11 @@ class LayerPlan:
     storage: str
     in_width: int  # input address bits
     out_width: int  # output address bits
-    ptr_width: int  # synapse address bits, up to the number of words
+    ptr_width: int  # synapse address bits, up to the number of words (and coarse pointer bits)
     len_width: int  # row length bits (0: no row memory)
+    off_width: int  # row offset bits (ptr_width without coarse pointers)
+    group_bits: int  # k: rows per coarse pointer 2^k (0: no coarse memory)
+    coarse: list[int] | None
     gap_width: int  # delta: skip field bits (0 otherwise)
     syn_width: int
     w_bits: int
@@ -150,7 +159,9 @@ class LayerPlan:
         found = [("synapses", len(self.synapses), self.syn_width, self.synapses),
                  ("membrane", self.n_out, self.v_width, self.v_init)]
         if self.rows is not None:
-            found.append(("rows", self.n_in, self.ptr_width + self.len_width, self.rows))
+            found.append(("rows", self.n_in, self.off_width + self.len_width, self.rows))
+        if self.coarse is not None:
+            found.append(("coarse", len(self.coarse), self.ptr_width, self.coarse))
         if self.varying_params:
             found.append(("params", self.n_out, sum(self.param_shape(n)[0] for n in self.varying_params),
                           self.params_rom))
@@ -163,6 +174,8 @@ def weight_memories(enc: encodings.Encoded, spram=()) -> list[MemoryPlan]:
     found = [("synapses", len(enc.synapses), enc.syn_width)]
     if enc.rows is not None:
         found.append(("rows", len(enc.rows), enc.row_width))
+    if enc.coarse is not None:
+        found.append(("coarse", len(enc.coarse), enc.ptr_width))
     return [MemoryPlan(kind, depth, width, spram=0 if kind in spram else None) for kind, depth, width in found]
 
 
@@ -212,6 +225,8 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPl
     v_init = next_base(layer, zero, zero > layer.theta)
     return LayerPlan(index=k, n_in=layer.n_in, n_out=layer.n_out, storage=storage, in_width=bits(layer.n_in - 1),
                      out_width=bits(layer.n_out - 1), ptr_width=enc.ptr_width, len_width=enc.len_width,
+                     off_width=enc.off_width, group_bits=enc.group_bits,
+                     coarse=None if enc.coarse is None else enc.coarse.tolist(),
                      gap_width=enc.gap_width, syn_width=enc.syn_width, w_bits=layer.w_bits, v_width=layer.v_width,
                      leak_f=layer.leak_f, reset=layer.reset, rows=None if enc.rows is None else enc.rows.tolist(),
                      synapses=enc.synapses.tolist(),
@@ -232,7 +247,7 @@ def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
     plans = [plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)]
     if not spram:
         return plans
-    eligible = [m.name for p in plans for m in p.memories() if m.holds_weights]
+    eligible = [m.name for p in plans for m in p.memories() if m.may_go_to_spram]
     names = eligible if spram == "all" else list(spram)
     unknown = sorted(set(names) - set(eligible))
     if unknown:
@@ -246,7 +261,7 @@ def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
 
 def spram_kinds(names, k: int) -> tuple[str, ...]:
     """The kinds of layer `k`'s memories among the SPRAM memory names."""
-    return tuple(kind for kind in WEIGHT_KINDS if f"layer{k}.{kind}" in names)
+    return tuple(kind for kind in SPRAM_KINDS if f"layer{k}.{kind}" in names)
 
 
 def place_spram(plans: list[LayerPlan], names) -> list[LayerPlan]:

@@ -41,9 +41,10 @@ def test_memory_account():
     w[np.arange(10), np.arange(10)] = 3
     m = A.Layer.from_dense(w, w_bits=4, theta=5, leak_b=128).memory()
     assert m.dense_bits == 10 * 20 * 4
-    # 10 synapse words of index (10 neurons -> 4 bits) + value; 20 row words of start (0..10 ->
-    # 4 bits) + length (at most 1 -> 1 bit)
-    assert m.csr_bits == 10 * (4 + 4) + 20 * (4 + 1)
+    # 10 synapse words of index (10 neurons -> 4 bits) + value; 20 row words of offset within a
+    # pair of rows (0..1 -> 1 bit) + length (at most 1 -> 1 bit), 10 coarse pointers (0..10 -> 4
+    # bits): fewer than 20 absolute starts (20 x (4 + 1))
+    assert m.csr_bits == 10 * (4 + 4) + 20 * (1 + 1) + 10 * 4
     assert m.entropy_bits == pytest.approx(math.log2(math.comb(200, 10)))
     assert m.floor_bits == pytest.approx(m.entropy_bits + 10 * 4)
 

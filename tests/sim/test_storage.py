@@ -47,7 +47,50 @@ def test_round_trip(name, layer, encoding):
     words = [enc.synapses] + ([] if enc.rows is None else [enc.rows])
     for word, width in zip(words, widths):
         assert word.min() >= 0 and int(word.max()).bit_length() <= width, "a word wider than its memory"
-    assert enc.bits == len(enc.synapses) * enc.syn_width + (0 if enc.rows is None else layer.n_in * enc.row_width)
+    coarse = 0 if enc.coarse is None else len(enc.coarse) * enc.ptr_width
+    assert enc.bits == len(enc.synapses) * enc.syn_width + (0 if enc.rows is None else layer.n_in * enc.row_width) + coarse
+
+
+def grouped_layer():
+    """Rows of every kind around the groups of 2^k rows: empty groups (inputs 8..15 have no synapse),
+    a group whose first row is empty, long rows before a group boundary, a single last row."""
+    n_out, n_in = 40, 37
+    w = np.zeros((n_out, n_in), np.int64)
+    w[:, 3] = 5  # a full row just before the boundary of 4
+    w[::3, 7] = -2  # the last row of a group of 8
+    w[1::2, 17:24] = 3  # a run of long rows across a boundary of 16 ... 24
+    w[[0, n_out - 1], 31] = [7, -8]
+    w[n_out - 1, n_in - 1] = 1  # the last row: alone in its group for every k
+    return layer_of(w)
+
+
+@pytest.mark.parametrize("encoding", ["csr", "delta"])
+@pytest.mark.parametrize("k", range(7))
+def test_every_coarse_grouping_round_trips(encoding, k):
+    layer = grouped_layer()
+    enc = storage.encode(layer, encoding, group_bits=k)
+    assert enc.group_bits == k and (enc.coarse is None) == (k == 0)
+    assert np.array_equal(storage.decode(enc, layer.n_in, layer.n_out, layer.w_bits), layer.dense())
+    starts = np.concatenate([[0], np.cumsum(enc.lengths)[:-1]])
+    assert np.array_equal(enc.starts(), starts)
+    if k:
+        assert len(enc.coarse) == -(-layer.n_in // (1 << k))
+        assert np.array_equal(enc.coarse, starts[::1 << k])  # each group's first row, empty or not
+        offsets = starts - enc.coarse[np.arange(layer.n_in) >> k]
+        assert enc.off_width == max(1, int(offsets.max()).bit_length())  # only what the groups need
+        assert int(enc.coarse.max()).bit_length() <= enc.ptr_width
+    assert enc.bits == len(enc.synapses) * enc.syn_width + layer.n_in * enc.row_width + (
+        len(enc.coarse) * enc.ptr_width if k else 0)
+
+
+def test_the_default_grouping_has_the_fewest_bits():
+    rng = np.random.default_rng(7)
+    sparse = random_layer(rng, 300, 64, density=0.04)  # short rows: offsets much narrower than pointers
+    for encoding in ("csr", "delta"):
+        enc = storage.encode(sparse, encoding)
+        every = [storage.encode(sparse, encoding, gap_width=enc.gap_width or None, group_bits=k).bits
+                 for k in range(10)]
+        assert enc.bits == min(every) and enc.group_bits == every.index(min(every)) > 0
 
 
 @pytest.mark.parametrize("name,layer", LAYERS, ids=[n for n, _ in LAYERS])
@@ -68,7 +111,7 @@ def test_long_gaps_need_escape_words_with_zero_weight():
     _, layer = LAYERS[0]
     enc = storage.encode(layer, "delta", gap_width=2)
     row = enc.rows[2]
-    start, length = row & ((1 << enc.ptr_width) - 1), row >> enc.ptr_width
+    start, length = enc.starts()[2], row >> enc.off_width
     assert length == 1 + 299 // 4  # one synapse at neuron 299 after 74 escapes of 4 neurons each
     words = enc.synapses[start:start + length]
     assert np.all(words[:-1] == 3)  # skip 3, weight 0
