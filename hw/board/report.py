@@ -11,7 +11,7 @@ import numpy as np
 
 from hw.link import protocol as P
 from hw.gateware.perf import step_cycles
-from hw.gateware.plan import plan
+from hw.gateware.plan import WEIGHT_KINDS, plan
 from hw.gateware.uart import FIFO_DEPTH
 from sim.artifact import memory_total
 
@@ -138,6 +138,9 @@ def table(r: dict) -> str:
     lines += ["", f"weight memory: {mm['stored_bits']} b stored ({mm['encoding']}; all dense {mm['dense_bits']} b, "
                   f"all CSR {mm['csr_bits']} b, all delta {mm['delta_bits']} b); floor {mm['floor_bits']} b "
                   f"(positions {mm['entropy_bits']} + values {mm['value_bits']}): {mm['ratio']:.2f}x"]
+    if image:  # SPRAM keeps 16-bit words, and its layers are laid out for it (hw.gateware.plan.choose_layout)
+        built = sum(m["bits"] for m in est["memories"] if m["name"].rsplit(".", 1)[-1] in WEIGHT_KINDS)
+        lines.append(f"as built, SPRAM words at 16 bits: {built} b ({'/'.join(r['model']['storage'])})")
     if "throughput" in r:
         th = r["throughput"]
         c, sps = th["cycles_per_step"], th["core_samples_per_s"]
