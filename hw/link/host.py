@@ -156,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
     ap.add_argument("--bench", type=int, metavar="N", help="run N test samples from the board's flash at core speed "
                     "(a build with python -m hw.build --bench-samples)")
+    ap.add_argument("--board", default="icebreaker", help="the build's --board (default icebreaker): --bench "
+                    "checks cycles against the layout the build chose for that board's memories")
     ap.add_argument("--bench-image", default="samples.img", help="where --bench writes its sample block (default samples.img)")
     add_quiet_option(ap)  # also drops the line per sample
     args = ap.parse_args(argv)
@@ -196,6 +198,18 @@ def main(argv=None) -> int:
     return 0 if agree == n else 1
 
 
+def build_spram(art, board: P.Info, name: str) -> tuple[str, ...]:
+    """The memories the build put in SPRAM: a layer there is laid out for SPRAM (other row lengths, so
+    other cycle counts), and the board only says whether it loaded an image, so replay the build's
+    placement for the board it was built for."""
+    if board.load == LoadStatus.NONE:
+        return ()
+    import boards
+    from hw.board import fit
+
+    return fit.check(art, boards.get(name)).spram_names
+
+
 def run_bench(link: Link, art, args) -> int:
     """`--bench N`: write the sample block, run it on the board, check it against sim/, print the rate."""
     from pathlib import Path
@@ -212,7 +226,8 @@ def run_bench(link: Link, art, args) -> int:
     results, end = link.bench()
     wall = time.perf_counter() - start
     bench.check_end(end, block, len(results), args.bench, programming)
-    report = bench.compare(art, counts, labels, results, end, link.board.clock_hz, link.board.fifo_depth)
+    report = bench.compare(art, counts, labels, results, end, link.board.clock_hz, link.board.fifo_depth,
+                           spram=build_spram(art, link.board, args.board))
     if not args.quiet:
         for i, r in enumerate(results):
             print(f"sample {i}: class {int(r.counts.argmax())} (label {labels[i]}), core {r.cycles} cycles, "

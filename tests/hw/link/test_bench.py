@@ -193,3 +193,14 @@ def test_cli_writes_the_block_runs_it_and_checks_it_against_sim(tmp_path, monkey
     monkeypatch.setattr(serial, "Serial", lambda *a, **k: SimulatedBoard(art, counts[:, :2], other))
     assert main(["--port", "sim", "--bench", "3", "--bench-image", str(path), "--timeout", "0"]) == 2
     assert "error: the board's flash holds another sample block" in capsys.readouterr().err
+
+
+def test_bench_checks_cycles_against_the_builds_spram_layout():
+    from hw.link.host import build_spram
+    from tests.hw.board.test_fit import dense_artifact
+
+    art = dense_artifact((256, 256, 10))  # too big for block RAM: the build puts layer 0's weights in SPRAM
+    info = P.Info(n_in=256, n_out=10, fifo_depth=256, clock_hz=24_000_000, model=P.model_digest(art))
+    assert build_spram(art, info, "icebreaker") == ()  # no weight image loaded: nothing is in SPRAM
+    loaded = P.Info(**{**info.__dict__, "load": LoadStatus.OK})
+    assert build_spram(art, loaded, "icebreaker") == ("layer0.synapses",)
