@@ -74,3 +74,27 @@ def test_refusals_say_what_the_user_sees(data, kwargs, message):
 def test_pack_refusals_say_why(words, message):
     with pytest.raises(ValueError, match=message):
         image.pack(words, 0)
+
+
+@pytest.mark.parametrize("offset, at", [(1 << 20, "1M"), (3 << 20, "3M"), (2048, "2k"), (0x30000, "192k"),
+                                        (1536, "0x600"), (0x1234, "0x1234")])
+def test_flash_command_suffixes(offset, at):
+    assert image.flash_command("build/x.img", offset) == f"iceprog -o {at} build/x.img"
+
+
+def test_room_before_the_flash_ends():
+    # 16 MiB less the offset, the 16-byte header and the 4-byte CRC, in 2-byte words
+    assert image.max_words_at(2 << 20) == (16 * 2**20 - 2 * 2**20 - 20) // 2 == 7_340_022
+
+
+def test_another_payload_in_the_same_format():
+    data = image.pack(np.array([0x1234]), 0x12345678, magic=b"SNNB", max_words=1)
+    assert data[:4] == b"SNNB" and data == with_crc(b"SNNB" + bytes([1, 0, 0, 0, 0x78, 0x56, 0x34, 0x12, 1, 0, 0, 0,
+                                                                     0x34, 0x12]))
+    assert image.unpack(data, magic=b"SNNB", max_words=1)[1] == 0x12345678
+    with pytest.raises(ImageError, match=r"magic 534e4e42, expected 534e4e49"):
+        image.unpack(data)
+    with pytest.raises(ValueError, match=r"^flash image: 2 words, expected 1\.\.1$"):
+        image.pack(np.array([1, 2]), 0, magic=b"SNNB", max_words=1)
+    with pytest.raises(ImageError, match=r"2 words, expected 1\.\.1 \(BAD_LENGTH\)"):
+        image.unpack(image.pack(np.array([1, 2]), 0, magic=b"SNNB"), magic=b"SNNB", max_words=1)

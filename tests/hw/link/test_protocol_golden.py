@@ -185,3 +185,50 @@ def test_model_digest_byte_layout():
 def test_model_digest_covers_the_shape_and_bound(change):
     art = tiny_artifact()
     assert P.model_digest(change(art)) != P.model_digest(art)
+
+
+# The on-board benchmark's replies (docs/build.md): SAMPLE = 0x80|flags, a count byte per output
+# neuron, the core's cycles and the board's cycle stamp (4 bytes each, little-endian); the end reply
+# 0x90|flags, the sample block's status, its CRC-32 and the final stamp.
+
+def test_bench_reply_sizes_and_credit():
+    assert [P.sample_reply_len(n) for n in (1, 3, 10)] == [10, 12, 19]
+    assert P.BENCH_END_REPLY_LEN == 10
+    assert [P.bench_credit(d) for d in (18, 19, 256)] == [2, 3, 240]  # 16 words kept free
+    with pytest.raises(ValueError, match=r"^fifo_depth: the on-board benchmark needs >= 18, got 17$"):
+        P.bench_credit(17)
+
+
+def test_sample_reply_golden_bytes():
+    got = P.decode_sample(bytes([0x80, 255, 0, 7, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00, 0x00, 0x80]), 3)
+    assert got.counts.tolist() == [255, 0, 7] and got.counts.dtype == np.uint8 and got.counts.flags.writeable
+    assert (got.cycles, got.stamp) == (2**32 - 1, 2**31 + 1)
+    with pytest.raises(P.ProtocolError, match=r"^SAMPLE reply: 11 bytes, expected 12 \(timeout\?\)$"):
+        P.decode_sample(bytes(11), 3)
+    with pytest.raises(P.ProtocolError, match=r"^SAMPLE reply: header 0x90, expected 0x80\|flags"):
+        P.decode_sample(bytes([0x90]) + bytes(11), 3)
+
+
+def test_bench_end_reply_golden_bytes():
+    end = P.decode_bench_end(bytes([0x90, 7, 0x78, 0x56, 0x34, 0x12, 0x04, 0x03, 0x02, 0x01]))
+    assert end == P.BenchEnd(P.LoadStatus.BAD_CRC, 0x1234_5678, 0x0102_0304)
+    with pytest.raises(P.ProtocolError, match=r"^BENCH end reply: 9 bytes, expected 10 \(timeout\?\)$"):
+        P.decode_bench_end(bytes([0x90]) + bytes(8))
+    for status in (0, 1, 8):  # NONE and LOADING never end a benchmark; 8 is no status at all
+        with pytest.raises(P.ProtocolError, match=rf"^BENCH end reply: unknown sample block status {status}$"):
+            P.decode_bench_end(bytes([0x90, status]) + bytes(8))
+
+
+@pytest.mark.parametrize("header, message", [
+    (0xA0, r"^BENCH reply: header 0xa0, expected 0x80\|flags \(link out of step"),
+    (0x81, r"^BENCH reply: the board reports framing error$"),
+    (0x96, r"^BENCH reply: the board reports FIFO overrun, address out of range$"),
+    (0x88, r"^BENCH reply: the board holds its core"),
+])
+def test_bench_reply_kind_refusals(header, message):
+    with pytest.raises(P.ProtocolError, match=message):
+        P.reply_kind(header)
+
+
+def test_bench_reply_kinds():
+    assert (P.reply_kind(0x80), P.reply_kind(0x90)) == (0x80, 0x90)
