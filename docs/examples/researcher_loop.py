@@ -46,13 +46,12 @@ print(f"{encoding.dataset}, {encoding.steps} steps; calibration {calibration.sha
 # %% [markdown]
 # ## Sweep: a few sparsities at 4 bits
 #
-# The weight memory is what the core stores per layer: CSR (synapses + row pointers) or dense,
-# whichever `hw.gateware.plan` picks as smaller.
+# The weight memory is what the core stores per layer: dense rows, CSR or delta-coded CSR (synapses,
+# row words and coarse row pointers), whichever `hw.gateware.plan` picks as smallest.
 
 # %%
 def weight_bits(art) -> int:
-    return sum(m.bits for layer in plan(art) for m in layer.memories()
-               if m.name.endswith((".synapses", ".rows")))
+    return sum(m.bits for layer in plan(art) for m in layer.memories() if m.holds_weights)
 
 
 points = []
