@@ -222,7 +222,10 @@ def decode(enc: Encoded, n_in: int, n_out: int, w_bits: int) -> np.ndarray:
 
 
 def floor_bits(layer) -> float:
-    """The information floor: log2 C(n_in·n_out, nnz) for which synapses survive + their values."""
+    """The information floor: log2 C(n_in·n_out, nnz) for which synapses survive + their values.
+
+    It bounds the encodings of a mask without structure (every pattern of nnz synapses alike); a
+    structured mask (e.g. empty rows for inputs that never fire) can be stored below it."""
     total = layer.n_in * layer.n_out
     positions = (math.lgamma(total + 1) - math.lgamma(layer.nnz + 1) - math.lgamma(total - layer.nnz + 1)) / math.log(2)
     return positions + layer.nnz * layer.w_bits
