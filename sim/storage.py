@@ -103,17 +103,13 @@ class _RowLayout:
     len_width: int
     off_width: int
     group_bits: int
-    starts: np.ndarray  # int64 [n_in]
+    offsets: np.ndarray  # int64 [n_in]: each row's start, less its group's coarse pointer
     coarse: np.ndarray | None  # the start of every group's first row; None for k = 0
 
     @property
     def bits(self) -> int:
         coarse = 0 if self.coarse is None else len(self.coarse) * self.ptr_width
-        return len(self.starts) * (self.off_width + self.len_width) + coarse
-
-    def offsets(self) -> np.ndarray:
-        return self.starts if self.coarse is None else self.starts - np.repeat(self.coarse, 1 << self.group_bits)[
-            :len(self.starts)]
+        return len(self.offsets) * (self.off_width + self.len_width) + coarse
 
 
 def _row_layout(lengths: np.ndarray, group_bits: int) -> _RowLayout:
@@ -123,7 +119,7 @@ def _row_layout(lengths: np.ndarray, group_bits: int) -> _RowLayout:
         return _RowLayout(ptr_width, len_width, ptr_width, 0, starts, None)
     coarse = starts[::1 << group_bits]
     offsets = starts - np.repeat(coarse, 1 << group_bits)[:len(starts)]
-    return _RowLayout(ptr_width, len_width, _bits(int(offsets.max(initial=0))), group_bits, starts, coarse)
+    return _RowLayout(ptr_width, len_width, _bits(int(offsets.max(initial=0))), group_bits, offsets, coarse)
 
 
 def _row_layouts(lengths: np.ndarray) -> list[_RowLayout]:
@@ -158,9 +154,14 @@ def layouts(layer, encoding: str) -> list[Encoded]:
     return [encode(layer, encoding)]
 
 
+def encode_each(layer) -> dict[str, Encoded]:
+    """Every encoding of `layer`, each at its defaults (the fewest bits)."""
+    return {name: encode(layer, name) for name in ENCODINGS}
+
+
 def stored_bits(layer) -> dict[str, int]:
     """Bits each encoding stores, counted on the words themselves."""
-    return {name: encode(layer, name).bits for name in ENCODINGS}
+    return {name: enc.bits for name, enc in encode_each(layer).items()}
 
 
 def cheapest(sizes: dict[str, int]) -> str:
@@ -172,7 +173,7 @@ def _rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_wid
            group_bits: int | None = None) -> Encoded:
     rows = _best_rows(lengths) if group_bits is None else _row_layout(lengths, group_bits)
     return Encoded(encoding, words if len(words) else np.zeros(1, np.int64), syn_width, lengths,
-                   rows.offsets() | lengths << rows.off_width, rows.ptr_width, rows.len_width, gap_width,
+                   rows.offsets | lengths << rows.off_width, rows.ptr_width, rows.len_width, gap_width,
                    rows.off_width, rows.group_bits, rows.coarse)
 
 

@@ -211,13 +211,17 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPl
                              f"{MAX_V_WIDTH}; lower the weights/thresholds or use a leak < 1")
     if storage not in STORAGES:
         raise GeneratorError(f"storage: unknown {storage!r}; choose one of {', '.join(STORAGES)}")
-    if storage == "auto" and not spram:
-        storage = layer.memory().encoding
+    if spram:
+        enc = choose_layout(layer, storage, spram)
+    elif storage == "auto":  # the encoding Layer.memory() reports, encoded once
+        each = encodings.encode_each(layer)
+        enc = each[encodings.cheapest({name: e.bits for name, e in each.items()})]
+    else:
+        enc = encodings.encode(layer, storage)
+    storage = enc.encoding
     if storage == "dense" and layer.n_in * layer.n_out > MAX_SYNAPSES:
         raise GeneratorError(f"{where}.shape: {layer.n_in}x{layer.n_out} dense weights exceed the generator's "
                              f"{MAX_SYNAPSES} words; use CSR storage")
-    enc = choose_layout(layer, storage, spram) if spram else encodings.encode(layer, storage)
-    storage = enc.encoding
     if len(enc.synapses) > MAX_SYNAPSES:
         raise GeneratorError(f"{where}.idx: {len(enc.synapses)} {storage} synapse words exceed the generator's "
                              f"{MAX_SYNAPSES} per layer; use CSR storage")
