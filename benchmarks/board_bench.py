@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 
-FLASH_CLOCKS_PER_BYTE = 17  # hw.gateware.flash: 16 SCK half-periods and one to start the next byte
 CORE_HZ = 24_000_000  # the iCEBreaker's core clock
 
 
@@ -31,7 +30,6 @@ def measure(art, board_name: str, n: int, simulator: str) -> dict:
     import boards
     from hw.board import fit
     from hw.gateware.perf import walk_cycles
-    from hw.gateware.plan import plan
     from hw.gateware.uart import FIFO_DEPTH
     from hw.link import bench, image, samples
     from hw.rtlsim import board
@@ -50,12 +48,13 @@ def measure(art, board_name: str, n: int, simulator: str) -> dict:
     bench.check_end(end, block, len(results), n, "(simulation)")
     # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.
     report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram)
-    walk0 = walk_cycles(art.layers[0], plan(art, spram=spram)[0], counts).sum(axis=0)  # [B]
+    walk0 = walk_cycles(art.layers[0], top.bridge.core.plans[0], counts).sum(axis=0)  # [B]
     return {"report": report, "spram": spram, "block_bytes": len(block), "walk0": walk0,
             "seconds": time.monotonic() - started}
 
 
 def main(argv=None) -> int:
+    from hw.gateware.flash import CLOCKS_PER_BYTE
     from sim.artifact import ArtifactError, load
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.board_bench", description=__doc__.splitlines()[0])
@@ -75,14 +74,14 @@ def main(argv=None) -> int:
     r, n = m["report"], m["report"].samples
     board_cycles = r.board_cycles / n
     core = r.core_cycles.mean()
-    flash = FLASH_CLOCKS_PER_BYTE * m["block_bytes"] / n
+    flash = CLOCKS_PER_BYTE * m["block_bytes"] / n
     shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
     print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}), "
           f"{n} test samples, {m['seconds']:.0f} s")
     print(r.summary())
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
           f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
-          f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {FLASH_CLOCKS_PER_BYTE} clocks/B)")
+          f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {CLOCKS_PER_BYTE} clocks/B)")
     bound = "the core" if core >= flash else "the flash reads"
     print(f"bound by {bound}: board cycles are {board_cycles / max(core, flash):.2f}x the larger of core and flash")
     for mhz in args.fmax_mhz:

@@ -214,8 +214,7 @@ def main(argv=None) -> int:
     if layers is None:
         print(f"error: {args.out}: cannot read the model's layer sizes", file=sys.stderr)
         return 2
-    synapses = sum(a * b for a, b in zip(layers, layers[1:]))
-    print(json.dumps(table_row(records, synapses, layers, args.rtl_samples)))
+    print(json.dumps(table_row(records, sweep.synapses(layers), layers, args.rtl_samples)))
     return 0
 
 

@@ -37,11 +37,14 @@ _FIELD_STATUS = ([LoadStatus.BAD_MAGIC] * 4 + [LoadStatus.BAD_VERSION] * 2 + [No
                  + [LoadStatus.BAD_DIGEST] * 4 + [LoadStatus.BAD_LENGTH] * 4)
 
 
+CLOCKS_PER_BYTE = 17  # a byte on the wire: 16 (SCK at clock / 2) plus one to start the next
+
+
 def boot_cycles(n_words: int, clk_hz: float) -> int:
     """Core clock cycles from reset to the verdict of a good image without back-pressure: each byte on
-    the wire takes 16 (SCK at clock / 2) plus one to start the next; the wake-up byte, tRES1, then
-    the read transaction (command, address, dummy, image), and 4 cycles of state changes."""
-    return 17 * (1 + 5 + HEADER_BYTES + 2 * n_words + CRC_BYTES) + math.ceil(RELEASE_SECONDS * clk_hz) + 4
+    the wire takes CLOCKS_PER_BYTE; the wake-up byte, tRES1, then the read transaction (command,
+    address, dummy, image), and 4 cycles of state changes."""
+    return CLOCKS_PER_BYTE * (1 + 5 + HEADER_BYTES + 2 * n_words + CRC_BYTES) + math.ceil(RELEASE_SECONDS * clk_hz) + 4
 
 
 def check(*, n_words: int | None, digest: int, clk_hz: float, offset: int) -> None:
