@@ -147,13 +147,21 @@ class Compressor:
         check_bits(bits)
         keeps = self.masks(sparsity)
         fitted = self.weights(keeps)
-        quant = self.quantise(fitted, keeps, bits)
-        layers = [integer_layer(fl, w_int, scale, bits) for fl, (w_int, scale) in zip(self.layers, quant)]
+        return self.assemble(sparsity, fitted, self.quantise(fitted, keeps, bits), [bits] * len(self.layers),
+                             steps=steps, input_max_count=input_max_count, meta={"bits": bits, **(meta or {})})
+
+    def assemble(self, sparsity: float, fitted: list[np.ndarray], quant, layer_bits: list[int], *, steps: int,
+                 input_max_count: int = 1, meta: dict | None = None) -> tuple[Artifact, list[LayerReport]]:
+        """The end of `compress`: the artifact and reports of weights already fitted (`weights`)
+        and quantised (`quantise`, layer k at layer_bits[k]), for read-outs that pick each
+        layer's width themselves (experiments.budget)."""
+        layers = [integer_layer(fl, w_int, scale, b)
+                  for fl, (w_int, scale), b in zip(self.layers, quant, layer_bits, strict=True)]
         reports = [LayerReport(n_in=l.n_in, n_out=l.n_out, sparsity=1 - l.nnz / (l.n_in * l.n_out), nnz=l.nnz,
                                memory=l.memory(), loss_pruned=self.relative_loss(k, fitted[k]),
                                loss_quantised=self.relative_loss(k, w_int * scale[:, None]))
                    for k, (l, (w_int, scale)) in enumerate(zip(layers, quant))]
-        meta = {"method": self.method, "sparsity": float(sparsity), "bits": bits,
+        meta = {"method": self.method, "sparsity": float(sparsity),
                 "layer_sparsity": [r.sparsity for r in reports], "allocation": self.allocation,
                 "calib": self.calib.samples, **(meta or {})}
         return Artifact.create(layers, input_max_count=input_max_count, steps=steps, meta=meta), reports
