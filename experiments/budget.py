@@ -36,7 +36,7 @@ import data as datasets
 from compress.allocate import check_sparsity
 from compress.api import load_model
 from compress.calibrate import calibrate
-from compress.pipeline import METHODS, Compressor
+from compress.pipeline import METHODS, Compressor, LayerReport
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, integer_layer
 from data import user
 from experiments.sweep import stored_bits
@@ -181,40 +181,28 @@ def assemble(chosen: list[Option], *, steps: int, input_max_count: int, meta: di
     return Artifact.create([o.layer for o in chosen], input_max_count=input_max_count, steps=steps, meta=meta)
 
 
-def auto_bits(comp: Compressor, sparsity: float, max_loss: float, bits=BITS) -> tuple[list[int], list[float]]:
-    """Per layer the smallest width whose relative membrane loss at `sparsity` (allocated as
-    compress does) is at most max_loss, and that loss. ValueError when even the widest is over."""
+def auto_bits(comp: Compressor, sparsity: float, max_loss: float, bits=BITS, *, steps: int,
+              input_max_count: int, meta: dict | None = None) -> tuple[Artifact, list[LayerReport]]:
+    """The artifact at `sparsity` (allocated as compress does) with, per layer, the smallest width
+    whose relative membrane loss is at most max_loss, and Compressor's report per layer (the loss:
+    loss_quantised). Masks and fits once; the artifact is made of the widths' quantisations found
+    on the way. ValueError when even the widest is over."""
     keeps = comp.masks(sparsity)
     fitted = comp.weights(keeps)
-    chosen: list[tuple[int, float] | None] = [None] * len(comp.layers)
+    chosen: list[tuple[int, tuple] | None] = [None] * len(comp.layers)  # (width, (weights, scales))
     for b in sorted(bits):
-        quant = comp.quantise(fitted, keeps, b)
-        for k, (w, scale) in enumerate(quant):
-            loss = comp.relative_loss(k, w * scale[:, None])
-            if chosen[k] is None and loss <= max_loss:
-                chosen[k] = (b, loss)
+        for k, (w, scale) in enumerate(comp.quantise(fitted, keeps, b)):
+            if chosen[k] is None and comp.relative_loss(k, w * scale[:, None]) <= max_loss:
+                chosen[k] = (b, (w, scale))
         if all(chosen):
             break
     missing = [k for k, c in enumerate(chosen) if c is None]
     if missing:
         raise ValueError(f"max-loss: layer {missing[0]} loses more than {max_loss:g} even at {max(bits)} bits "
                          f"and sparsity {sparsity:g}; allow more loss or prune less")
-    return [c[0] for c in chosen], [c[1] for c in chosen]
-
-
-def compress_layers(comp: Compressor, sparsity: float, layer_bits: list[int], *, steps: int,
-                    input_max_count: int, meta: dict | None = None) -> Artifact:
-    """The artifact at one sparsity (allocated as compress does) with a width per layer."""
-    keeps = comp.masks(sparsity)
-    fitted = comp.weights(keeps)
-    layers = [None] * len(comp.layers)
-    for b in sorted(set(layer_bits)):
-        quant = comp.quantise(fitted, keeps, b)
-        for k in (k for k, lb in enumerate(layer_bits) if lb == b):
-            layers[k] = integer_layer(comp.layers[k], *quant[k], b)
-    meta = {"method": comp.method, "sparsity": float(sparsity), "layer_bits": list(layer_bits),
-            **(meta or {})}
-    return Artifact.create(layers, input_max_count=input_max_count, steps=steps, meta=meta)
+    layer_bits = [b for b, _ in chosen]
+    return comp.assemble(sparsity, fitted, [q for _, q in chosen], layer_bits, steps=steps,
+                         input_max_count=input_max_count, meta={"layer_bits": layer_bits, **(meta or {})})
 
 
 def best_uniform(comp: Compressor, sparsities, bits, within, *, steps: int, input_max_count: int,
@@ -337,11 +325,10 @@ def _run(args) -> int:
     comp.traces  # the OBS traces, when the method has them, now: the timings below leave them out
     traced = time.perf_counter()
     if auto:
-        layer_bits, losses = auto_bits(comp, args.sparsity, args.max_loss)
-        art = compress_layers(comp, args.sparsity, layer_bits, **shape, meta=meta)
+        art, reports = auto_bits(comp, args.sparsity, args.max_loss, **shape, meta=meta)
         save(art, args.out)
-        for k, (b, loss, layer) in enumerate(zip(layer_bits, losses, art.layers)):
-            print(f"layer {k}: {b} bits, relative membrane loss {loss:.4g}, sparsity {1 - layer.nnz / (layer.n_in * layer.n_out):.3f}")
+        for k, (layer, r) in enumerate(zip(art.layers, reports)):
+            print(f"layer {k}: {layer.w_bits} bits, relative membrane loss {r.loss_quantised:.4g}, sparsity {r.sparsity:.3f}")
         acc = accuracy(art)
         print(f"weight bits {stored_bits(art)}" + ("" if acc is None else f", integer test accuracy {acc:.4f}"))
         print(f"-> {args.out}")

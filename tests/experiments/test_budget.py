@@ -97,20 +97,25 @@ def test_budgeted_choice_keeps_to_a_number_of_weight_bits(digits):
     assert budget.choose(options, weight_bits=10) is None
 
 
-def test_auto_bits_is_the_smallest_width_under_the_loss(digits):
+def test_auto_bits_is_the_smallest_width_under_the_loss(digits, monkeypatch):
     comp, shape, _ = digits
-    layer_bits, losses = budget.auto_bits(comp, 0.5, 0.004)
+    fits = []
+    monkeypatch.setattr(comp, "weights", lambda keeps, fit=comp.weights: fits.append(1) or fit(keeps))
+    art, chosen = budget.auto_bits(comp, 0.5, 0.004, **shape)
+    assert len(fits) == 1  # masks and least squares once, for every width tried and the artifact
+    layer_bits = [layer.w_bits for layer in art.layers]
+    assert art.meta["layer_bits"] == layer_bits and art.meta["sparsity"] == 0.5
     for b in range(2, max(layer_bits) + 1):
-        _, reports = comp.compress(0.5, b, **shape)
+        uniform, reports = comp.compress(0.5, b, **shape)
         for k, r in enumerate(reports):
-            if b == layer_bits[k]:
-                assert r.loss_quantised == pytest.approx(losses[k]) and losses[k] <= 0.004
+            if b == layer_bits[k]:  # the layer is the uniform read-out's at its width
+                assert r.loss_quantised == pytest.approx(chosen[k].loss_quantised) and chosen[k].loss_quantised <= 0.004
+                assert np.array_equal(art.layers[k].dense(), uniform.layers[k].dense())
+                assert np.array_equal(art.layers[k].scale, uniform.layers[k].scale)
             elif b < layer_bits[k]:
                 assert r.loss_quantised > 0.004
-    art = budget.compress_layers(comp, 0.5, layer_bits, **shape)
-    assert [layer.w_bits for layer in art.layers] == layer_bits
     with pytest.raises(ValueError, match="max-loss"):
-        budget.auto_bits(comp, 0.97, 1e-9, bits=(2, 3))
+        budget.auto_bits(comp, 0.97, 1e-9, bits=(2, 3), **shape)
 
 
 @pytest.mark.parametrize("argv, message", [
