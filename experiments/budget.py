@@ -39,7 +39,7 @@ from compress.calibrate import calibrate
 from compress.pipeline import METHODS, Compressor, LayerReport
 from compress.snntorch_import import CHECKPOINT_DEFAULT, float_layers, integer_layer
 from data import user
-from experiments.sweep import stored_bits
+from experiments.sweep import comma_separated, stored_bits
 from hw.board import fit
 from hw.gateware.plan import MemoryPlan, plan
 from sim.artifact import Artifact, check_w_bits, save
@@ -227,21 +227,8 @@ def best_uniform(comp: Compressor, sparsities, bits, within, *, steps: int, inpu
 
 # --- the command ---------------------------------------------------------------------------------
 
-def _grid(cast, check, what: str):
-    """argparse type: comma-separated values, each `check`ed, sorted and without repeats."""
-    def parse(text: str) -> tuple:
-        try:
-            values = tuple(cast(v) for v in text.split(","))
-            for v in values:
-                check(v)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r} ({e})") from None
-        return tuple(sorted(set(values)))
-    return parse
-
-
-_sparsities = _grid(float, check_sparsity, "sparsities in [0, 1)")
-_widths = _grid(int, check_w_bits, "widths in 2..8")
+_sparsities = comma_separated(float, "sparsities in [0, 1)", check_sparsity)
+_widths = comma_separated(int, "widths in 2..8", check_w_bits)
 
 
 def _bits(text: str):

@@ -477,18 +477,20 @@ def write_results(out: Path, records: list[dict], failed: dict, max_loss: float)
     return table, pick
 
 
-def floats(text: str) -> list[float]:
-    values = [float(x) for x in text.split(",") if x.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError(f"no value in {text!r}")
-    return values
-
-
-def ints(text: str) -> list[int]:
-    values = [int(x) for x in text.split(",") if x.strip()]  # argparse reports a ValueError as invalid
-    if not values:
-        raise argparse.ArgumentTypeError(f"no value in {text!r}")
-    return values
+def comma_separated(cast, what: str, check=lambda value: None):
+    """argparse type: comma-separated values (empty items skipped), each cast and `check`ed (a
+    ValueError, reported with `what`), sorted and without repeats; experiments.budget's grids too."""
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(sorted({cast(v) for v in text.split(",") if v.strip()}))
+            for v in values:
+                check(v)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r} ({e})") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"no value in {text!r}")
+        return values
+    return parse
 
 
 def parser() -> argparse.ArgumentParser:
@@ -498,8 +500,10 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--dataset", choices=datasets.DATASETS, default="digits", help="bundled dataset")
     src.add_argument("--data", type=Path, help="your own .npz of spike counts or events and labels (data/user.py)")
     ap.add_argument("--board", default="icebreaker", help="comma-separated board names")
-    ap.add_argument("--sparsity", type=floats, default="0.5,0.8,0.9,0.95,0.97,0.99", help="comma-separated")
-    ap.add_argument("--bits", type=ints, default="4,3,2", help="comma-separated weight widths")
+    ap.add_argument("--sparsity", type=comma_separated(float, "numbers"), default="0.5,0.8,0.9,0.95,0.97,0.99",
+                    help="comma-separated")
+    ap.add_argument("--bits", type=comma_separated(int, "integers"), default="4,3,2",
+                    help="comma-separated weight widths")
     ap.add_argument("--method", type=lambda s: [m for m in s.split(",") if m], default="osbc,magnitude",
                     help="comma-separated compression methods")
     ap.add_argument("--calib", type=int, default=256, help="calibration samples")

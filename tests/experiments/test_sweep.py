@@ -1,7 +1,9 @@
 """`python -m hw.sweep`: outputs, resumption, and points that do not fit."""
+import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 import boards
+from compress.allocate import check_sparsity
 from experiments import store, sweep
 from sim.testing import random_artifact
 
@@ -65,6 +68,15 @@ def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         sweep.main(["--sparsity", ","])
     assert exit_.value.code == 2
+
+
+def test_grid_values_are_sorted_without_repeats_and_checked():
+    parse = sweep.comma_separated(float, "sparsities", check_sparsity)
+    assert parse("0.9,0.5,,0.9,") == (0.5, 0.9)
+    for bad, why in (("0.5,1.2", "sparsity: must be in [0, 1)"), ("0.5,x", "could not convert"), (" , ", "no value")):
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(why)):
+            parse(bad)
+    assert sweep.comma_separated(int, "widths")("4,3,2") == (2, 3, 4)
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
