@@ -36,17 +36,23 @@ class Core(wiring.Component):
     ready until all `image_words` are in, then low) and `hold` (in: while 1 no event is taken). A
     reset restarts the load at address 0. `spram_cells`: SB_SPRAM256KA instances even without a
     platform (for simulations with the vendor cell models); by default only for a platform.
+
+    `lanes`: synapses every layer accumulates per clock (1, 2, 4; docs/hw-core.md, "Lanes"): the
+    membranes in L banks, L synapses per memory word, L neurons per clock in the pass.
     """
 
-    def __new__(cls, art: Artifact, storage: str = "auto", spram=(), spram_cells: bool | None = None):
+    def __new__(cls, art: Artifact, storage: str = "auto", spram=(), spram_cells: bool | None = None,
+                lanes: int = 1):
         # Plan before the object exists: a refused core is never created, so Amaranth has no
         # unelaborated component to warn about.
-        plans = plan(art, storage, spram)
+        plans = plan(art, storage, spram, lanes)
         self = super().__new__(cls)
         self.plans = plans
         return self
 
-    def __init__(self, art: Artifact, storage: str = "auto", spram=(), spram_cells: bool | None = None):
+    def __init__(self, art: Artifact, storage: str = "auto", spram=(), spram_cells: bool | None = None,
+                 lanes: int = 1):
+        self.lanes = lanes
         self.in_width = self.plans[0].in_width
         self.out_width = self.plans[-1].out_width
         self.image_words = len(spram_image(self.plans))

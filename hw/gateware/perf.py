@@ -8,6 +8,10 @@ that events with empty rows at the end of the step hide in the drain of the last
 layer accumulates the spikes of the layer before while that layer's pass runs, so its walk costs
 between nothing (hidden behind the pass) and all its cycles plus 4 of latency; its own pass and
 hand-over add n_out + 5.
+
+With L lanes (hw/gateware/lanes.py) a row's words hold L synapses each (its length is in words, as
+above), and a pass takes one clock per group of L neurons, plus one per spike after the first of a
+group (the output carries one spike per clock): `pass_cycles`. With L = 1 that is n_out.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ HIDDEN_WALK_LATENCY = 4
 
 def row_lengths(layer, p: LayerPlan) -> np.ndarray:
     """Stored words per row (sim/storage.py): delta escape words are walked like synapses."""
-    return np.full(layer.n_in, layer.n_out) if p.rows is None else np.asarray(p.rows, np.int64) >> p.off_width
+    return np.full(layer.n_in, p.bank_depth) if p.rows is None else np.asarray(p.rows, np.int64) >> p.off_width
 
 
 def walk_cycles(layer, p: LayerPlan, events: np.ndarray) -> np.ndarray:
@@ -48,15 +52,26 @@ def drain_saving(layer, p: LayerPlan, events: np.ndarray) -> np.ndarray:
     return np.where(any_walked, np.minimum(trailing, EMPTY_STEP_SAVING), EMPTY_STEP_SAVING)
 
 
-def step_cycles(art: Artifact, counts: np.ndarray, storage: str = "auto", spram=()) -> tuple[np.ndarray, np.ndarray]:
+def pass_cycles(p: LayerPlan, spikes: np.ndarray) -> np.ndarray:
+    """Pass cycles for a layer's spikes [..., n_out]: Σ over groups of L neurons of max(1, spikes)."""
+    spikes = np.asarray(spikes, np.int64)
+    groups = np.zeros(spikes.shape[:-1] + (p.bank_depth * p.lanes,), np.int64)
+    groups[..., :p.n_out] = spikes
+    return np.maximum(groups.reshape(spikes.shape[:-1] + (p.bank_depth, p.lanes)).sum(-1), 1).sum(-1)
+
+
+def step_cycles(art: Artifact, counts: np.ndarray, storage: str = "auto", spram=(),
+                lanes: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) bound of the `cycles` output per step, int64 [T, B], with input back to back;
-    `spram` as in `plan`: a layer with memories in SPRAM has its own layout, and so its own row lengths."""
+    `spram` and `lanes` as in `plan`: a layer with memories in SPRAM has its own layout, and so its
+    own row lengths."""
     counts = np.asarray(counts, np.int64)
     spikes = reference.run(art, counts).spikes
     inputs = [counts] + [s.astype(np.int64) for s in spikes[:-1]]
-    plans = plan(art, storage, spram)
+    plans = plan(art, storage, spram, lanes)
     walks = [walk_cycles(layer, p, x) for layer, p, x in zip(art.layers, plans, inputs)]
-    fixed = sum(layer.n_out for layer in art.layers) + LAYER_OVERHEAD + HIDDEN_OVERHEAD * (len(art.layers) - 1)
+    fixed = (sum(pass_cycles(p, s) for p, s in zip(plans, spikes)) + LAYER_OVERHEAD
+             + HIDDEN_OVERHEAD * (len(art.layers) - 1))
     lower = walks[0] + fixed - drain_saving(art.layers[0], plans[0], counts)
     hidden = sum(((w + HIDDEN_WALK_LATENCY) * (x.sum(-1) > 0) for w, x in zip(walks[1:], inputs[1:])),
                  np.zeros_like(lower))

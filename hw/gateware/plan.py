@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sim import storage as encodings
+from . import lanes as packing
 from sim.artifact import Artifact, Layer, leak, signed_bits, unsigned_bits as bits
 
 # Limits of this generator (not of the format): they keep every counter and word to sane widths.
@@ -46,6 +47,12 @@ def next_base(layer: Layer, v: np.ndarray, fired: np.ndarray) -> np.ndarray:
     if layer.reset == "subtract":
         return lv - fired * layer.theta + layer.bias
     return np.where(fired, 0, lv) + layer.bias
+
+
+def _bank(values: list[int], b: int, lanes: int, depth: int) -> list[int]:
+    """The values of bank b's neurons b, b + L, ..., padded with 0 to `depth` words."""
+    bank = values[b::lanes]
+    return bank + [0] * (depth - len(bank))
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,21 @@ class LayerPlan:
     bias: list[int]
     leak_b: list[int]
     spram: dict[str, int] = field(default_factory=dict)  # memory kind -> first SPRAM block
+    lanes: int = 1  # L synapses per clock: membrane banks, slots per synapse word (hw/gateware/lanes.py)
+
+    @property
+    def bank_depth(self) -> int:
+        """Membrane words per bank: neuron n is word n // L of bank n % L."""
+        return packing.bank_depth(self.n_out, self.lanes)
+
+    @property
+    def bank_width(self) -> int:
+        """Address bits within a bank (`out_width` for L = 1)."""
+        return packing.address_width(self.n_out, self.lanes)
+
+    def bank_init(self, b: int) -> list[int]:
+        """Bank b's membranes after reset (phantom neurons past n_out: 0)."""
+        return _bank(self.v_init, b, self.lanes, self.bank_depth)
 
     def param_shape(self, name: str) -> tuple[int, bool]:
         """(bits, signed) of a per-neuron constant."""
@@ -152,19 +174,29 @@ class LayerPlan:
             mask = (1 << width) - 1
             words = [word | (value & mask) << shift for word, value in zip(words, getattr(self, name))]
             shift += width
-        return words
+        if self.lanes == 1:
+            return words
+        # The pass reads L neurons at one address: word a holds neurons aL .. aL + L - 1, lane b at b·shift.
+        banks = [_bank(words, b, self.lanes, self.bank_depth) for b in range(self.lanes)]
+        return [sum(bank[a] << (b * shift) for b, bank in enumerate(banks)) for a in range(self.bank_depth)]
+
+    @property
+    def params_width(self) -> int:
+        return self.lanes * sum(self.param_shape(n)[0] for n in self.varying_params)
 
     def memories(self) -> list[MemoryPlan]:
         """Every memory the layer instantiates, in elaboration order, with its placement."""
-        found = [("synapses", len(self.synapses), self.syn_width, self.synapses),
-                 ("membrane", self.n_out, self.v_width, self.v_init)]
+        found = [("synapses", len(self.synapses), self.syn_width, self.synapses)]
+        if self.lanes == 1:
+            found.append(("membrane", self.n_out, self.v_width, self.v_init))
+        else:
+            found += [(f"membrane{b}", self.bank_depth, self.v_width, self.bank_init(b)) for b in range(self.lanes)]
         if self.rows is not None:
             found.append(("rows", self.n_in, self.off_width + self.len_width, self.rows))
         if self.coarse is not None:
             found.append(("coarse", len(self.coarse), self.ptr_width, self.coarse))
         if self.varying_params:
-            found.append(("params", self.n_out, sum(self.param_shape(n)[0] for n in self.varying_params),
-                          self.params_rom))
+            found.append(("params", self.bank_depth, self.params_width, self.params_rom))
         return [MemoryPlan(f"layer{self.index}.{kind}", depth, width, init, self.spram.get(kind))
                 for kind, depth, width, init in found]
 
@@ -179,13 +211,14 @@ def weight_memories(enc: encodings.Encoded, spram=()) -> list[MemoryPlan]:
     return [MemoryPlan(kind, depth, width, spram=0 if kind in spram else None) for kind, depth, width in found]
 
 
-def choose_layout(layer: Layer, storage: str, spram) -> encodings.Encoded:
+def choose_layout(layer: Layer, storage: str, spram, lanes: int = 1) -> encodings.Encoded:
     """The layout of a layer with weight memories of the kinds in `spram` in SPRAM: fewest SPRAM
     blocks, then fewest stored bits (16 per SPRAM word and lane), among the layouts of `storage`
-    (auto: every encoding) that have those memories. Where SPRAM words are 16 bits anyway, a
-    layout with more, narrower words (delta's escapes) can take a block more than a wider one."""
+    (auto: every encoding that packs `lanes` slots per word) that have those memories. Where SPRAM
+    words are 16 bits anyway, a layout with more, narrower words (delta's escapes) can take a block
+    more than a wider one. Without SPRAM: the fewest stored bits."""
     options = encodings.ENCODINGS if storage == "auto" else (storage,)
-    fitting = [enc for name in options for enc in encodings.layouts(layer, name)
+    fitting = [enc for name in options for enc in packing.layouts(layer, name, lanes)
                if set(spram) <= {m.kind for m in weight_memories(enc)}]
 
     def cost(enc):
@@ -195,9 +228,17 @@ def choose_layout(layer: Layer, storage: str, spram) -> encodings.Encoded:
     return min(fitting, key=cost)
 
 
-def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPlan:
+def check_lanes(lanes) -> None:
+    if lanes not in packing.LANES:
+        raise GeneratorError(f"lanes: {lanes!r} synapses per clock is not built; choose one of "
+                             f"{', '.join(map(str, packing.LANES))}")
+
+
+def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=(), lanes: int = 1) -> LayerPlan:
     """`spram`: the kinds of the layer's weight memories that go to SPRAM ("synapses", "rows"),
-    which steer the layout (`choose_layout`); without them auto stores the fewest bits."""
+    which steer the layout (`choose_layout`); without them auto stores the fewest bits. `lanes`:
+    synapses accumulated per clock (hw/gateware/lanes.py: csr and dense only)."""
+    check_lanes(lanes)
     where = f"l{k}"
     for name, n in (("n_in", layer.n_in), ("n_out", layer.n_out)):
         if n > MAX_NEURONS:
@@ -211,8 +252,11 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPl
                              f"{MAX_V_WIDTH}; lower the weights/thresholds or use a leak < 1")
     if storage not in STORAGES:
         raise GeneratorError(f"storage: unknown {storage!r}; choose one of {', '.join(STORAGES)}")
-    if spram:
-        enc = choose_layout(layer, storage, spram)
+    if lanes > 1 and storage not in ("auto", *packing.LANE_ENCODINGS):
+        raise GeneratorError(f"storage: {storage} is not lane-packed; with lanes = {lanes} choose one of "
+                             f"auto, {', '.join(packing.LANE_ENCODINGS)}")
+    if spram or lanes > 1:
+        enc = choose_layout(layer, storage, spram, lanes)
     elif storage == "auto":  # the encoding Layer.memory() reports, encoded once
         each = encodings.encode_each(layer)
         enc = each[encodings.cheapest({name: e.bits for name, e in each.items()})]
@@ -235,20 +279,21 @@ def plan_layer(layer: Layer, k: int, storage: str = "auto", spram=()) -> LayerPl
                      leak_f=layer.leak_f, reset=layer.reset, rows=None if enc.rows is None else enc.rows.tolist(),
                      synapses=enc.synapses.tolist(),
                      v_init=v_init.tolist(), theta=layer.theta.tolist(), bias=layer.bias.tolist(),
-                     leak_b=layer.leak_b.tolist())
+                     leak_b=layer.leak_b.tolist(), lanes=lanes)
 
 
-def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
+def plan(art: Artifact, storage: str = "auto", spram=(), lanes: int = 1) -> list[LayerPlan]:
     """Plans of every layer; `storage` auto picks per layer the encoding with the fewest stored bits.
 
     `spram`: names of the memories to put in SPRAM ("layer0.synapses", ...; see `LayerPlan.memories`),
     or "all" for every memory SPRAM may hold (a test option: small models fit block RAM anyway). The
     names are those of the layouts for block RAM; a layer with some of them in SPRAM gets the layout
-    with the fewest SPRAM blocks (`choose_layout`), which has memories of the same names.
+    with the fewest SPRAM blocks (`choose_layout`), which has memories of the same names. `lanes`:
+    synapses accumulated per clock in every layer (hw/gateware/lanes.py).
     """
     if not isinstance(art, Artifact):
         raise GeneratorError(f"artifact: expected a sim.artifact.Artifact, got {type(art).__name__}")
-    plans = [plan_layer(layer, k, storage) for k, layer in enumerate(art.layers)]
+    plans = [plan_layer(layer, k, storage, lanes=lanes) for k, layer in enumerate(art.layers)]
     if not spram:
         return plans
     eligible = [m.name for p in plans for m in p.memories() if m.may_go_to_spram]
@@ -258,7 +303,7 @@ def plan(art: Artifact, storage: str = "auto", spram=()) -> list[LayerPlan]:
         raise GeneratorError(f"spram: {', '.join(unknown)} cannot go to SPRAM; choose from {', '.join(eligible)}")
     # A layer with memories in SPRAM is laid out again for SPRAM's 16-bit words.
     kinds = [spram_kinds(names, k) for k in range(len(plans))]
-    plans = [plan_layer(layer, k, storage, kinds[k]) if kinds[k] else p
+    plans = [plan_layer(layer, k, storage, kinds[k], lanes) if kinds[k] else p
              for k, (layer, p) in enumerate(zip(art.layers, plans))]
     return place_spram(plans, names)
 
@@ -296,7 +341,7 @@ def spram_image(plans: list[LayerPlan]) -> np.ndarray:
     image = np.zeros(max(m.spram + m.spram_blocks for m in placed) * SPRAM_DEPTH, np.uint16)
     end = 0
     for m in placed:
-        words = np.asarray(m.init, np.uint64)
+        words = np.asarray(m.init, np.uint64 if m.width <= 64 else object)  # lane-packed words can be wider
         for row in range(m.spram_rows):
             chunk = words[row * SPRAM_DEPTH:(row + 1) * SPRAM_DEPTH]
             for lane in range(m.spram_lanes):

@@ -31,13 +31,14 @@ class HwRun:
 
 def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *, stall: float = 0.0,
              gap: float = 0.0, shuffle: bool = False, junk: float = 0.0, abort: float = 0.0,
-             seed: int = 0, storage: str = "auto", spram=()) -> HwRun:
+             seed: int = 0, storage: str = "auto", spram=(), lanes: int = 1) -> HwRun:
     """Run event counts int [T, B, n_in] (or [T, n_in]) through the RTL of `art`.
 
     Options of the bench (hw/rtlsim/bench.py): `stall`/`gap` probabilities of output back-pressure and
     input idling per cycle, `shuffle` the events of a step, `junk` add out-of-range addresses,
     `abort` precede samples by a step that CLEAR drops. `spram`: memories the core keeps in SPRAM
-    (hw.gateware.core.Core); the bench loads their image before the first event.
+    (hw.gateware.core.Core); the bench loads their image before the first event. `lanes`: the
+    core's synapses per clock (hw.gateware.core.Core).
     """
     counts = np.asarray(counts)
     if counts.ndim == 2:
@@ -45,7 +46,7 @@ def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *,
     if counts.ndim != 3 or counts.shape[-1] != art.n_in:
         raise ValueError(f"input: expected counts [T, B, {art.n_in}], got shape {counts.shape}")
     reference.check_input(art, counts)  # counts and steps the membrane bound (and so the RTL) covers
-    core = Core(art, storage, spram)
+    core = Core(art, storage, spram, lanes=lanes)
     build_dir = runner.build(runner.verilog_of(core, TOPLEVEL), TOPLEVEL, simulator)
     runs = runner.build_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)

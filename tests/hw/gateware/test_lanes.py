@@ -1,0 +1,103 @@
+"""L synapses per clock (hw/gateware/lanes.py): the packing model, and the core bit-exact on RTL with
+the cycle model exact per lane count."""
+import numpy as np
+import pytest
+
+from hw.gateware import lanes, perf
+from hw.gateware.core import GeneratorError
+from hw.gateware.plan import plan, plan_layer
+from hw.rtlsim import runner
+from random_nets import random_counts, torture_net
+from sim import storage
+from sim.artifact import Artifact
+from sim.testing import random_layer
+from test_core import check
+
+
+@pytest.mark.parametrize("n_out", [1, 3, 8, 13])
+@pytest.mark.parametrize("density", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("L", [2, 4])
+def test_packed_words_give_back_the_weights(n_out, density, L):
+    """Unpacking the words slot by slot, as the banks add them, gives the weight matrix; empty CSR
+    slots and the dense tail carry weight 0 and are the reported padding."""
+    layer = random_layer(np.random.default_rng(n_out), 9, n_out, density=density, w_bits=3, reset="subtract")
+    for encoding in lanes.LANE_ENCODINGS:
+        enc = lanes.encode(layer, encoding, L)
+        assert np.array_equal(lanes.decode(enc, layer.n_in, n_out, layer.w_bits, L), layer.dense())
+        slots = int(enc.lengths.sum()) * L
+        assert lanes.padding_slots(enc, layer, L) == slots - (layer.nnz if encoding == "csr" else 9 * n_out)
+    csr = lanes.encode(layer, "csr", L)
+    # A row takes as many words as its fullest bank holds synapses.
+    banks = np.stack([(layer.dense()[b::L] != 0).sum(0) for b in range(L)])
+    assert np.array_equal(csr.lengths, banks.max(0))
+
+
+def test_one_lane_is_the_storage_layout():
+    layer = random_layer(np.random.default_rng(0), 9, 13, density=0.3, w_bits=3, reset="subtract")
+    for encoding in storage.ENCODINGS:
+        ours, theirs = lanes.layouts(layer, encoding, 1), storage.layouts(layer, encoding)
+        assert [e.synapses.tolist() for e in ours] == [e.synapses.tolist() for e in theirs]
+
+
+def test_lanes_refused_with_a_clear_error():
+    layer = random_layer(np.random.default_rng(0), 9, 13, density=0.3, w_bits=3, reset="subtract")
+    with pytest.raises(GeneratorError, match="lanes: 3 synapses per clock is not built"):
+        plan_layer(layer, 0, lanes=3)
+    with pytest.raises(GeneratorError, match="storage: delta is not lane-packed"):
+        plan_layer(layer, 0, "delta", lanes=2)
+    assert plan_layer(layer, 0, "auto", lanes=4).storage in lanes.LANE_ENCODINGS
+
+
+@pytest.mark.simulator("icarus")
+@pytest.mark.parametrize("L,storage", [(2, "csr"), (4, "csr"), (4, "dense")])
+def test_torture_net_with_lanes(L, storage):
+    """Phantom neurons (12-10-7-5 neurons over 4 banks), read-modify-write hazards per bank,
+    several spikes per group of a pass under back-pressure, CLEAR aborts."""
+    art = torture_net()
+    counts = random_counts(np.random.default_rng(1), art, steps=art.steps, samples=3, density=0.4)
+    check(art, counts, "icarus", stall=0.3, gap=0.2, shuffle=True, junk=0.2, abort=0.7, seed=2, storage=storage,
+          lanes=L)
+
+
+@pytest.mark.simulator("icarus")
+@pytest.mark.parametrize("L,storage", [(2, "csr"), (4, "csr"), (4, "dense")])
+def test_cycle_model_exact_per_lane_count(L, storage):
+    """One layer, input back to back: cycles = the words walked + the pass (a clock per group of L
+    neurons, one more per further spike of a group) + the constant of L = 1, every step; a deeper
+    net within the model's bounds."""
+    rng = np.random.default_rng(5)
+    layer = random_layer(rng, 24, 21, density=0.5, w_bits=4, reset="subtract", theta_scale=0.2)
+    art = Artifact.create([layer], input_max_count=2, steps=20)
+    counts = random_counts(rng, art, steps=20, samples=2, density=0.5)
+    counts[3] = 0  # an empty step
+    hw = check(art, counts, "icarus", storage=storage, lanes=L)
+    lower, upper = perf.step_cycles(art, counts, storage, lanes=L)
+    assert np.array_equal(lower, hw.cycles) and np.array_equal(upper, hw.cycles)
+    groups = np.pad(hw.spikes[0], ((0, 0), (0, 0), (0, -layer.n_out % L))).reshape(20, 2, -1, L).sum(-1)
+    assert (groups > 1).any(), "the test needs groups with several spikes"
+
+    deep = torture_net()
+    counts = random_counts(np.random.default_rng(3), deep, steps=deep.steps, samples=2, density=0.4)
+    hw = check(deep, counts, "icarus", storage=storage, lanes=L)
+    lower, upper = perf.step_cycles(deep, counts, storage, lanes=L)
+    assert np.all((lower <= hw.cycles) & (hw.cycles <= upper)), np.c_[lower[:, 0], hw.cycles[:, 0], upper[:, 0]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", runner.SIMULATORS)
+@pytest.mark.parametrize("L", [2, 4])
+def test_torture_net_with_lanes_both_simulators(simulator, L):
+    art = torture_net()
+    counts = random_counts(np.random.default_rng(4), art, steps=art.steps, samples=3, density=0.4)
+    check(art, counts, simulator, stall=0.3, gap=0.2, shuffle=True, junk=0.2, abort=0.7, seed=3, lanes=L)
+
+
+def test_lanes_cut_the_walk():
+    """On a sparse wide layer, L lanes walk fewer words: at most the synapses, at least synapses / L."""
+    layer = random_layer(np.random.default_rng(7), 64, 256, density=0.03, w_bits=4, reset="subtract")
+    words = {L: int(lanes.encode(layer, "csr", L).lengths.sum()) if L > 1 else layer.nnz for L in lanes.LANES}
+    for L in lanes.LANES:
+        assert layer.nnz / L <= words[L] <= layer.nnz
+    assert words[4] < words[2] < words[1]
+    assert [p.lanes for p in plan(Artifact.create([layer, layer.__class__.from_dense(
+        np.ones((4, 256)), w_bits=2, theta=1, leak_b=128)], steps=2), lanes=4)] == [4, 4]
