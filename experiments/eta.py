@@ -143,9 +143,14 @@ class Remaining:
         model.learn(list(self.records.values()))
         self.started: dict[str, float] = {}
         self.most_running = 0
+        # per point, until a finished point refines the stage times (the model learns through finish only)
+        self.costs: dict[str, float | None] = {}
 
     def cost(self, name: str) -> float | None:
-        return self.model.point(*self.points[name])
+        """The point's predicted seconds, computed once per refinement: every stage event asks again."""
+        if name not in self.costs:
+            self.costs[name] = self.model.point(*self.points[name])
+        return self.costs[name]
 
     def start(self, name: str) -> None:
         self.started.setdefault(name, self.clock())
@@ -154,10 +159,12 @@ class Remaining:
     def finish(self, name: str, record: dict | None) -> None:
         """record: None when the point failed."""
         del self.points[name]
+        self.costs.pop(name, None)
         self.started.pop(name, None)
         if record is not None:
             self.records[name] = record
             self.model.learn(list(self.records.values()))
+            self.costs.clear()  # the stage times changed, and every point's cost with them
 
     def seconds(self) -> float | None:
         """None while some stage has no time to go on."""

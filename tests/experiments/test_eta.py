@@ -83,6 +83,33 @@ def test_remaining_counts_what_running_points_did_and_learns_from_finished_ones(
     assert "about 30 s on 2 worker(s)" in left.forecast() and "1 finished point" in left.forecast()
 
 
+def test_remaining_reuses_each_points_cost_until_a_finished_point_refines_the_stage_times(monkeypatch):
+    now = [0.0]
+    model = eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0, 0, 1], "rtl": [1, 40, 0, 1]})))
+    left = eta.Remaining(model, {k: (["compress", "rtl"], "osbc", d) for k, d in zip("abcd", (0.1, 0.5, 0.9, 1.0))}, 2, {},
+                         clock=lambda: now[0])
+    asked = []
+    point = model.point
+    monkeypatch.setattr(model, "point", lambda *a: asked.append(a) or point(*a))
+
+    def from_scratch():
+        again = eta.Remaining(eta.Model(1000, 1, model.table), left.points, 2, left.records, clock=lambda: now[0])
+        again.started, again.most_running = dict(left.started), left.most_running
+        return again.seconds()
+
+    slow = {"method": "osbc", "sparsity": 0.9, "seconds": {"compress": 30.0}}
+    fast = {"method": "osbc", "sparsity": 0.1, "seconds": {"rtl": 2.0}}
+    events = [("start", "a"), ("start", "b"), ("finish", "a", slow), ("start", "c"), ("finish", "b", None),
+              ("start", "d"), ("finish", "c", fast)]
+    for event in events:
+        now[0] += 3
+        getattr(left, event[0])(*event[1:])
+        for _ in range(3):  # stage events of the running points: the estimate is asked again
+            assert left.seconds() == pytest.approx(from_scratch())
+    # 4 points priced at first, the 3 left after a's time and the 1 after c's: none for a stage event or a failure
+    assert len(asked) == 4 + 3 + 1
+
+
 def test_remaining_without_a_time_for_some_stage_says_so():
     left = eta.Remaining(eta.Model(1000, 1, table((1000, {"compress osbc": [10, 0, 0, 1]}))), {"a": (["rtl"], "osbc", 0.1)}, 1, {})
     assert left.seconds() is None and "after the first point" in left.forecast()
