@@ -88,9 +88,7 @@ def compare(art, counts: np.ndarray, labels: np.ndarray, results: list[P.SampleR
     got = np.stack([r.counts for r in results])
     cycles = np.array([r.cycles for r in results], np.int64)
     lower, upper = (bound.sum(axis=0) for bound in step_cycles(art, counts, spram=spram))
-    credit = P.bench_credit(fifo_depth)
-    whole = np.array([all(len(P.step_chunks(step, art.n_in, credit)) == 1 for step in sample)
-                      for sample in counts.transpose(1, 0, 2)])
+    whole = P.one_chunk(counts, P.bench_credit(fifo_depth)).all(axis=0)  # [B]: every step of the sample
     within = (cycles <= upper) & ((cycles >= lower) | ~whole)
     return BenchReport(samples=len(results), correct=int((got.argmax(axis=1) == labels).sum()),
                        counts_equal=int((got == expected).all(axis=1).sum()), cycles_in_bounds=int(within.sum()),

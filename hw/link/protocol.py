@@ -170,6 +170,17 @@ class Chunk:
     command: int  # SYNC (more of the step follows) or STEP
 
 
+def chunk_events(fifo_depth: int) -> int:
+    """Events a chunk carries: its `fifo_depth` words less the command that closes it."""
+    return fifo_depth - 1
+
+
+def one_chunk(counts, fifo_depth: int) -> np.ndarray:
+    """Whether `step_chunks` sends a step of these input counts [..., n_in] as one chunk (bool per
+    step): the words a plane takes are its events, bitmap or not, so all must fit one chunk."""
+    return np.sum(counts, axis=-1) <= chunk_events(fifo_depth)
+
+
 def step_chunks(counts, n_in: int, fifo_depth: int) -> list[Chunk]:
     """One step's input counts [n_in] as chunks that respect the credit rule.
 
@@ -182,7 +193,7 @@ def step_chunks(counts, n_in: int, fifo_depth: int) -> list[Chunk]:
     counts = np.asarray(counts)
     if counts.shape != (n_in,) or (counts.size and counts.min() < 0):
         raise ValueError(f"counts: expected {n_in} counts >= 0, got shape {counts.shape}")
-    per = fifo_depth - 1  # events per chunk
+    per = chunk_events(fifo_depth)
     event_bytes = 1 + cont_bytes(n_in)
     chunks, data, room = [], bytearray(), per
     for plane in range(int(counts.max(initial=0))):

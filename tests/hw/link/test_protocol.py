@@ -65,6 +65,16 @@ def test_step_chunks_round_trip_within_the_credit(n_in, density, max_count, fifo
     np.testing.assert_array_equal(np.bincount(got, minlength=n_in), counts)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_one_chunk_says_what_step_chunks_does_without_encoding(seed):
+    rng = np.random.default_rng(seed)
+    n_in, fifo_depth = int(rng.integers(1, 300)), int(rng.integers(2, 40))
+    steps = rng.integers(0, 3, (5, 40, n_in)) * (rng.random((5, 40, n_in)) < rng.random((5, 40, 1)) * 0.3)
+    expected = [[len(P.step_chunks(step, n_in, fifo_depth)) == 1 for step in sample] for sample in steps]
+    got = P.one_chunk(steps, fifo_depth)
+    assert got.tolist() == expected and 0 < got.sum() < got.size  # both answers occur
+
+
 def test_dense_steps_cost_a_bitmap_and_sparse_ones_an_address_list():
     n_in = 784
     full = P.step_chunks(np.ones(n_in, int), n_in, 256)
