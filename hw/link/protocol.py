@@ -241,6 +241,15 @@ def _check_header(byte: int, kinds: tuple[int, ...], what: str) -> None:
                             "(python -m hw.run names the load status)")
 
 
+def _read_fields(reply: bytes, fields) -> dict[str, int]:
+    """name -> value of the little-endian (name, bytes) `fields` that follow the reply's header."""
+    values, pos = {}, 1
+    for name, n in fields:
+        values[name] = int.from_bytes(reply[pos:pos + n], "little")
+        pos += n
+    return values
+
+
 def decode_step(reply: bytes, n_out: int) -> tuple[np.ndarray, int]:
     """(spikes uint8 [n_out], cycles) from a STEP reply."""
     if len(reply) != step_reply_len(n_out):
@@ -283,10 +292,7 @@ def decode_info(reply: bytes) -> Info:
         raise ProtocolError(f"INFO reply: {len(reply)} bytes, expected {INFO_REPLY_LEN}, {INFO_REPLY_LEN + 1} or {INFO_REPLY_LEN + 2} "
                             "(timeout?)")
     _check_header(reply[0], (REPLY_INFO, REPLY_INFO_LOAD, REPLY_INFO_CAPS), "INFO")
-    values, pos = {}, 1
-    for name, n in _info_fields(reply[0]):
-        values[name] = int.from_bytes(reply[pos:pos + n], "little")
-        pos += n
+    values = _read_fields(reply, _info_fields(reply[0]))
     if "load" in values:
         # Only a build with capabilities has a load status without an image (NONE).
         known = {s.value for s in LoadStatus} - ({LoadStatus.NONE.value} if "caps" not in values else set())
@@ -330,10 +336,7 @@ def decode_bench_end(reply: bytes) -> BenchEnd:
     if len(reply) != BENCH_END_REPLY_LEN:
         raise ProtocolError(f"BENCH end reply: {len(reply)} bytes, expected {BENCH_END_REPLY_LEN} (timeout?)")
     _check_header(reply[0], (REPLY_BENCH_END,), "BENCH")
-    values, pos = {}, 1
-    for name, n in BENCH_END_FIELDS:
-        values[name] = int.from_bytes(reply[pos:pos + n], "little")
-        pos += n
+    values = _read_fields(reply, BENCH_END_FIELDS)
     if values["status"] not in {s.value for s in LoadStatus} - {LoadStatus.NONE.value, LoadStatus.LOADING.value}:
         raise ProtocolError(f"BENCH end reply: unknown sample block status {values['status']}")
     return BenchEnd(LoadStatus(values["status"]), values["trailer"], values["stamp"])
