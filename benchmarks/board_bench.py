@@ -12,7 +12,8 @@ clock (but for tRES1, 3 us at each benchmark start), so the rate at a clock f is
 Per sample it prints the board's cycles (BENCH to result: flash reads included) beside what could
 bound them: the core's cycles (the STEP replies' count) split into layer 0's accumulate phase
 (its synapse walk, hw.gateware.perf) and the rest (neuron passes, later layers, latency), and the
-flash: 17 clocks per byte of the sample block (SPI at the clock / 2, hw/gateware/flash.py).
+flash: the sample block's bytes at the read width's clocks per byte (hw/gateware/flash.py:
+`--flash-width`, by default the widest the board's flash pins allow, 4 on the iCEBreaker).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from pathlib import Path
 CORE_HZ = 24_000_000  # the iCEBreaker's core clock
 
 
-def measure(art, board_name: str, n: int, simulator: str) -> dict:
+def measure(art, board_name: str, n: int, simulator: str, *,
+            flash_width: int | None = None) -> dict:
     import boards
     from hw.board import fit
     from hw.gateware.perf import walk_cycles
@@ -34,8 +36,10 @@ def measure(art, board_name: str, n: int, simulator: str) -> dict:
     from hw.link import bench, image, samples
     from hw.rtlsim import board
 
+    flash_width = flash_width or boards.get(board_name).flash_width
+
     spram = fit.check(art, boards.get(board_name)).spram_names
-    top = board.system(art, spram, bench=True)
+    top = board.system(art, spram, bench=True, flash_width=flash_width)
     block, counts, labels = bench.sample_block(art, n, FIFO_DEPTH, option="--samples")
     flash = {samples.OFFSET: block, **({image.FLASH_OFFSET: top.image} if top.image else {})}
     started = time.monotonic()
@@ -49,39 +53,44 @@ def measure(art, board_name: str, n: int, simulator: str) -> dict:
     # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.
     report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram)
     walk0 = walk_cycles(art.layers[0], top.bridge.core.plans[0], counts).sum(axis=0)  # [B]
-    return {"report": report, "spram": spram, "block_bytes": len(block), "walk0": walk0,
+    return {"report": report, "spram": spram, "block_bytes": len(block), "flash_width": flash_width, "walk0": walk0,
             "seconds": time.monotonic() - started}
 
 
 def main(argv=None) -> int:
-    from hw.gateware.flash import CLOCKS_PER_BYTE
+    from hw.gateware.flash import WIDTHS, clocks_per_byte
     from sim.artifact import ArtifactError, load
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.board_bench", description=__doc__.splitlines()[0])
     ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
     ap.add_argument("--board", default="icebreaker", help="whose fit check places the memories (SPRAM)")
     ap.add_argument("--samples", type=int, default=20, help="test samples in the sample block")
+    ap.add_argument("--flash-width", type=int, choices=WIDTHS,
+                    help="bits per SCK of the flash reads (default: the widest the board's pins allow)")
     ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     ap.add_argument("--fmax-mhz", type=float, action="append", default=[],
                     help="more clocks than 24 MHz to convert the rate to (repeatable)")
     args = ap.parse_args(argv)
     try:
         art = load(args.artifact)
-        m = measure(art, args.board, args.samples, args.simulator)
+        m = measure(art, args.board, args.samples, args.simulator,
+                    flash_width=args.flash_width)
     except (ValueError, ArtifactError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     r, n = m["report"], m["report"].samples
     board_cycles = r.board_cycles / n
     core = r.core_cycles.mean()
-    flash = CLOCKS_PER_BYTE * m["block_bytes"] / n
+    per_byte = clocks_per_byte(m["flash_width"])
+    flash = per_byte * m["block_bytes"] / n
     shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
     print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}), "
           f"{n} test samples, {m['seconds']:.0f} s")
     print(r.summary())
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
           f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
-          f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {CLOCKS_PER_BYTE} clocks/B)")
+          f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {per_byte} clocks/B, "
+          f"{m['flash_width']} bits per SCK)")
     bound = "the core" if core >= flash else "the flash reads"
     print(f"bound by {bound}: board cycles are {board_cycles / max(core, flash):.2f}x the larger of core and flash")
     for mhz in args.fmax_mhz:

@@ -48,6 +48,14 @@ class Board:
     budget: dict[str, int]  # lut (LUT4), ebr (blocks), spram (blocks), dsp, io: what the part offers
     pnr_args: tuple[str, ...]  # nextpnr device and package options
 
+    @property
+    def flash_width(self) -> int | None:
+        """The widest read of the configuration flash its pins allow (hw/gateware/flash.py): 4 with
+        IO2/IO3 wired to the FPGA (amaranth-boards' spi_flash_4x), 2 with IO0/IO1 alone; None when the
+        platform has neither resource."""
+        resources = self.platform().resources
+        return next((width for width in (4, 2) if (f"spi_flash_{width}x", 0) in resources), None)
+
 
 _UP5K = {"lut": 5280, "ebr": 30, "spram": 4, "dsp": 8, "io": 39}
 _UP5K_PNR = ("--up5k", "--package", "sg48")

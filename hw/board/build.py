@@ -67,17 +67,15 @@ class BoardTop(Elaboratable):
         return m
 
     def _flash_pins(self, m, platform) -> None:
-        if ("spi_flash_1x", 0) not in platform.resources:
-            raise ValueError(f"--board: {self.board.name} has no single-bit SPI flash for the weight image")
-        flash = platform.request("spi_flash_1x", 0, dir="-")
+        # The board's widest flash resource: IO2/IO3 (WP#/HOLD#) are driven high even by narrower reads.
+        flash = platform.request(f"spi_flash_{self.board.flash_width}x", 0, dir="-")
         spi = self.top.flash
-        for name, direction, signal in (("cs", "o", spi.cs), ("clk", "o", spi.sck), ("copi", "o", spi.copi),
-                                        ("cipo", "i", spi.cipo), ("wp", "o", None), ("hold", "o", None)):
-            m.submodules[f"flash_{name}"] = buffer = io.Buffer(direction, getattr(flash, name))
-            if direction == "i":
-                m.d.comb += signal.eq(buffer.i)
-            else:  # WP# and HOLD# (active low, inverted by the resource) stay inactive
-                m.d.comb += buffer.o.eq(signal if signal is not None else 0)
+        m.submodules.flash_cs = cs = io.Buffer("o", flash.cs)
+        m.submodules.flash_clk = clk = io.Buffer("o", flash.clk)
+        m.d.comb += [cs.o.eq(spi.cs), clk.o.eq(spi.sck)]
+        for n in range(self.board.flash_width):  # a tristate buffer per line: the reader turns them one by one
+            m.submodules[f"flash_io{n}"] = line = io.Buffer("io", flash.dq[n])
+            m.d.comb += [line.o.eq(spi.o[n]), line.oe.eq(spi.oe[n]), spi.i[n].eq(line.i)]
 
 
 def workload_of(art, limit: int = 200):
@@ -108,7 +106,9 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
     bench = bench_samples is not None
     bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names), bench=bench)
-    system = System(bridge, offset=image_offset) if bridge.image_words or bench else None
+    if (bridge.image_words or bench) and not board.flash_width:
+        raise ValueError(f"--board: {board.name} has no SPI flash pins for the weight image or the sample block")
+    system = System(bridge, offset=image_offset, flash_width=board.flash_width) if bridge.image_words or bench else None
     block = sample_block(art, bench_samples, bridge.info.fifo_depth)[0] if bench else None  # before any tool runs
     if system and system.image and block and image_offset + len(system.image) > samples.OFFSET:
         raise ValueError(f"--image-offset: the weight image at {image_offset:#x} runs into the sample block "
@@ -154,8 +154,8 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
         words = system.loader.n_words
         result["image"] = {"path": str(out / IMAGE_NAME), "bytes": len(system.image), "words": words,
                            "offset": image_offset, "sha256": hashlib.sha256(system.image).hexdigest(),
-                           "boot_cycles": boot_cycles(words, core_hz),
-                           "boot_ms": round(boot_cycles(words, core_hz) / core_hz * 1e3, 2)}
+                           "boot_cycles": boot_cycles(words, core_hz, system.flash_width),
+                           "boot_ms": round(boot_cycles(words, core_hz, system.flash_width) / core_hz * 1e3, 2)}
     (out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "report.txt").write_text(report.table(result) + "\n")
     return BuildReport(result)

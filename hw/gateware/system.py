@@ -20,32 +20,35 @@ from .uart import UARTBridge
 
 
 class System(wiring.Component):
-    """`bridge`'s serial pins `rx`/`tx` and `flash` (SPI to the configuration flash); `image` is the
-    weight image to program at `offset` (hw/link/image.py; None without SPRAM), `bench` the sample
-    block's reader (None without the benchmark), which reads at `bench_offset` (hw/link/samples.py)
-    once the boot loader is done with the flash."""
+    """`bridge`'s serial pins `rx`/`tx` and `flash` (SPI to the configuration flash, read
+    `flash_width` bits per SCK: hw/gateware/flash.py); `image` is the weight image to program at
+    `offset` (hw/link/image.py; None without SPRAM), `bench` the sample block's reader (None without
+    the benchmark), which reads at `bench_offset` (hw/link/samples.py) once the boot loader is done
+    with the flash."""
 
-    def __new__(cls, bridge: UARTBridge, *, offset: int = image.FLASH_OFFSET, bench_offset: int = samples.OFFSET):
+    def __new__(cls, bridge: UARTBridge, *, flash_width: int, offset: int = image.FLASH_OFFSET,
+                bench_offset: int = samples.OFFSET):
         # Refuse before the object exists: no unused elaboratable to warn about.
         if not bridge.image_words and not bridge.bench:
             raise ValueError("System: the core keeps nothing in SPRAM and has no benchmark: nothing reads the flash")
         if bridge.image_words:
             flash.check(n_words=bridge.image_words, digest=bridge.info.model, clk_hz=bridge.info.clock_hz,
-                        offset=offset)
+                        offset=offset, width=flash_width)
         return super().__new__(cls)
 
-    def __init__(self, bridge: UARTBridge, *, offset: int = image.FLASH_OFFSET, bench_offset: int = samples.OFFSET):
+    def __init__(self, bridge: UARTBridge, *, flash_width: int, offset: int = image.FLASH_OFFSET,
+                 bench_offset: int = samples.OFFSET):
         self.bridge = bridge
-        self.offset = offset
+        self.offset, self.flash_width = offset, flash_width
         self.image = self.loader = self.bench = None
         if bridge.image_words:
             words = spram_image(bridge.core.plans)
             self.image = image.pack(words, bridge.info.model)
             self.loader = FlashLoader(n_words=len(words), digest=bridge.info.model, clk_hz=bridge.info.clock_hz,
-                                      offset=offset)
+                                      width=flash_width, offset=offset)
         if bridge.bench:
             self.bench = FlashLoader(n_words=None, digest=bridge.info.model, clk_hz=bridge.info.clock_hz,
-                                     offset=bench_offset, magic=samples.MAGIC, restart=True)
+                                     width=flash_width, offset=bench_offset, magic=samples.MAGIC, restart=True)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "flash": Out(SPISignature)})
 
     def elaborate(self, platform):
@@ -64,9 +67,9 @@ class System(wiring.Component):
             wiring.connect(m, bench.load, bridge.bench_words)
         if loader and bench:  # the pins are the boot loader's until its verdict (the bridge holds BENCH till then)
             booting = loader.status == LoadStatus.LOADING
-            for name in ("cs", "sck", "copi"):
+            for name in ("cs", "sck", "o", "oe"):
                 m.d.comb += getattr(self.flash, name).eq(Mux(booting, getattr(loader.spi, name), getattr(bench.spi, name)))
-            m.d.comb += [loader.spi.cipo.eq(self.flash.cipo), bench.spi.cipo.eq(self.flash.cipo)]
+            m.d.comb += [loader.spi.i.eq(self.flash.i), bench.spi.i.eq(self.flash.i)]
         else:
             wiring.connect(m, wiring.flipped(self.flash), (loader or bench).spi)
         return m

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+import boards
 from hw.gateware.core import Core
 from hw.gateware.system import System
 from hw.gateware.uart import FIFO_DEPTH, UARTBridge
@@ -21,13 +22,16 @@ from .ice40_cells import cells_sim
 
 CLOCK_HZ = 100e6  # the bench's 10 ns clock
 DIVISOR = 8  # clocks per UART bit
+FLASH_WIDTH = boards.get("icebreaker").flash_width  # the flash model is the iCEBreaker's
 
 
-def system(art, spram, *, bench: bool = False, fifo_depth: int = FIFO_DEPTH) -> System:
-    """The board's System for `art` with the memories `spram` in SPRAM cells, at the bench's clock."""
+def system(art, spram, *, bench: bool = False, fifo_depth: int = FIFO_DEPTH,
+           flash_width: int = FLASH_WIDTH) -> System:
+    """The board's System for `art` with the memories `spram` in SPRAM cells, at the bench's clock,
+    reading the flash `flash_width` bits per SCK."""
     core = Core(art, spram=spram, spram_cells=True)
     return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=fifo_depth, core=core,
-                             bench=bench))
+                             bench=bench), flash_width=flash_width)
 
 
 def rtl(top: System) -> str:

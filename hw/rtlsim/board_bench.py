@@ -21,7 +21,7 @@ from cocotb.utils import get_sim_time
 
 from hw.link import protocol as P
 from hw.link.host import Link
-from hw.rtlsim.spi_flash import FAST_READ, SPIFlash
+from hw.rtlsim.spi_flash import READ_WIDTHS, SPIFlash
 from hw.rtlsim.uart_port import SimPort
 
 CLOCK_NS = 10
@@ -31,12 +31,12 @@ BOOT_LIMIT_CYCLES = 5_000_000
 async def serve(dut, flash: list[SPIFlash]) -> None:
     """Answer the design's SPI with the flash model `flash[0]`, for the whole run (boot and benchmark);
     asleep while chip select is off."""
-    dut.flash__cipo.value = 1
+    dut.flash__i.value = 0b1111
     while True:
         await FallingEdge(dut.clk)  # the readers move their pins on rising edges
         cs = int(dut.flash__cs.value)
-        dut.flash__cipo.value = flash[0].step(get_sim_time("ns"), cs, int(dut.flash__sck.value),
-                                              int(dut.flash__copi.value))
+        dut.flash__i.value = flash[0].step(get_sim_time("ns"), cs, int(dut.flash__sck.value), int(dut.flash__o.value),
+                                           int(dut.flash__oe.value))
         if not cs:
             await RisingEdge(dut.flash__cs)
 
@@ -47,7 +47,7 @@ async def boot(dut, flash: SPIFlash) -> int:
     for cycle in range(BOOT_LIMIT_CYCLES):
         await FallingEdge(dut.clk)
         cs = int(dut.flash__cs.value)
-        if was_selected and not cs and flash.commands[-1:] == [FAST_READ]:
+        if was_selected and not cs and flash.commands[-1:] and flash.commands[-1] in READ_WIDTHS:
             return cycle
         was_selected = cs
     raise AssertionError(f"no boot within {BOOT_LIMIT_CYCLES} cycles")

@@ -108,7 +108,7 @@ def test_board_boots_from_flash_and_matches_reference_and_refuses_bad_images(sim
             assert_bench_matches_reference(got["bench"], art, counts, block, BENCH_FIFO, ["layer0.synapses"])
             check_model(info, art)
             # The boot took what the cycle formula (docs/build.md's boot time) says, to a few cycles of reset.
-            assert abs(got["cycles"] - boot_cycles(n_words, CLOCK_HZ)) <= 8, got["cycles"]
+            assert abs(got["cycles"] - boot_cycles(n_words, CLOCK_HZ, board.FLASH_WIDTH)) <= 8, got["cycles"]
         else:
             assert got["spikes"].size == 0 and "holds its core" in got["error"], name
             assert "holds its core" in got["bench"]["error"], name  # BENCH refused too

@@ -11,8 +11,9 @@ from hw.link import image
 from hw.link import protocol as P
 from sim.artifact import load
 
-# The iCEBreaker's configuration flash, from its schematic: CS# 16, SCK 15, MOSI 14, MISO 17, WP# 12, HOLD# 13.
-FLASH_PINS = {"cs": 16, "clk": 15, "copi": 14, "cipo": 17, "wp": 12, "hold": 13}
+# The iCEBreaker's configuration flash, from its schematic: CS# 16, SCK 15, IO0 (MOSI) 14, IO1 (MISO) 17,
+# IO2 (WP#) 12, IO3 (HOLD#) 13: all four data lines, for the quad read.
+FLASH_PINS = {"cs__io": 16, "clk__io": 15, "dq__io[0]": 14, "dq__io[1]": 17, "dq__io[2]": 12, "dq__io[3]": 13}
 
 
 def build_files(spram, bench: bool = False) -> dict:
@@ -20,7 +21,7 @@ def build_files(spram, bench: bool = False) -> dict:
     board = boards.get("icebreaker")
     pll = plan_clock(board, board.target_hz)
     bridge = UARTBridge(art, clk_hz=pll.out_hz, core=Core(art, spram=spram), bench=bench)
-    top = System(bridge) if spram or bench else bridge
+    top = System(bridge, flash_width=board.flash_width) if spram or bench else bridge
     files = board.platform().prepare(BoardTop(board, pll, top), name="snn_top", emit_src=False).files
     return {"pcf": files["snn_top.pcf"], "il": files["snn_top.il"], "system": top}
 
@@ -30,13 +31,13 @@ def test_model_without_spram_has_no_flash_pins_and_no_system():
     assert "spi_flash" not in built["pcf"]
     assert "snn_top.bridge" in built["il"] and "snn_top.system" not in built["il"]  # the hierarchy of old builds
     with pytest.raises(ValueError, match="nothing reads the flash"):
-        System(built["system"])
+        System(built["system"], flash_width=4)
 
 
 def test_benchmark_without_spram_drives_the_flash_with_only_the_sample_reader():
     built = build_files((), bench=True)
     for name, pin in FLASH_PINS.items():
-        assert f"set_io spi_flash_1x_0__{name}__io {pin}\n" in built["pcf"]
+        assert f"set_io spi_flash_4x_0__{name} {pin}\n" in built["pcf"]
     system = built["system"]
     assert system.image is None and system.loader is None and system.bench.restart
 
@@ -44,8 +45,9 @@ def test_benchmark_without_spram_drives_the_flash_with_only_the_sample_reader():
 def test_model_with_spram_drives_the_configuration_flash_and_carries_its_image():
     built = build_files("all")
     for name, pin in FLASH_PINS.items():
-        assert f"set_io spi_flash_1x_0__{name}__io {pin}\n" in built["pcf"]
+        assert f"set_io spi_flash_4x_0__{name} {pin}\n" in built["pcf"]
     system = built["system"]
+    assert system.flash_width == system.loader.width == 4  # quad: the iCEBreaker wires IO2/IO3
     words, digest = image.unpack(system.image)
     assert digest == P.model_digest(load()) and len(words) == system.bridge.image_words == system.loader.n_words
 

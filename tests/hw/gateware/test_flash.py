@@ -1,25 +1,38 @@
 """The boot loader (hw.gateware.flash) against the W25Q128 model (hw.rtlsim.spi_flash), in Amaranth's
-simulator: good images arrive word for word, and every corrupted flash ends in the status that the
-software model (hw.link.image.unpack) names for the same bytes."""
+simulator, at every read width: good images arrive word for word, and every corrupted flash ends in
+the status that the software model (hw.link.image.unpack) names for the same bytes."""
 import zlib
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.gateware.flash import FlashLoader, boot_cycles
+from hw.gateware import flash as flash_module
+from hw.gateware.flash import WIDTHS, FlashLoader, boot_cycles, clocks_per_byte
 from hw.link import image
 from hw.link.image import LoadStatus
-from hw.rtlsim.spi_flash import FAST_READ, RELEASE_POWER_DOWN, SPIFlash
+from hw.rtlsim.spi_flash import (FAST_READ, FAST_READ_DUAL, FAST_READ_QUAD, RELEASE_POWER_DOWN, WRITE_ENABLE_VOLATILE,
+                                 WRITE_STATUS_2, SPIFlash)
 
 CLK_HZ = 24e6
 DIGEST = 0x1234ABCD
 
 
-def boot(flash_bytes: bytes, n_words: int, *, offset: int = image.FLASH_OFFSET, digest: int = DIGEST,
+# The commands each width sends: the volatile QE write only before a quad read.
+COMMANDS = {1: [RELEASE_POWER_DOWN, FAST_READ], 2: [RELEASE_POWER_DOWN, FAST_READ_DUAL],
+            4: [RELEASE_POWER_DOWN, WRITE_ENABLE_VOLATILE, WRITE_STATUS_2, FAST_READ_QUAD]}
+
+
+def step_flash(ctx, dut, flash: SPIFlash, cycle: int) -> None:
+    """The flash model's answer to the reader's pins after a clock edge."""
+    spi = dut.spi
+    ctx.set(spi.i, flash.step(cycle * 1e9 / CLK_HZ, ctx.get(spi.cs), ctx.get(spi.sck), ctx.get(spi.o), ctx.get(spi.oe)))
+
+
+def boot(flash_bytes: bytes, n_words: int, *, width: int = 4, offset: int = image.FLASH_OFFSET, digest: int = DIGEST,
          ready_every: int = 1, powered_down: bool = True):
     """(status, words received, cycles until the verdict, flash model) of one boot."""
-    dut = FlashLoader(n_words=n_words, digest=digest, clk_hz=CLK_HZ, offset=offset)
+    dut = FlashLoader(n_words=n_words, digest=digest, clk_hz=CLK_HZ, width=width, offset=offset)
     flash = SPIFlash({offset: flash_bytes}, powered_down=powered_down)
     words, result = [], {}
     sim = Simulator(dut)
@@ -31,8 +44,7 @@ def boot(flash_bytes: bytes, n_words: int, *, offset: int = image.FLASH_OFFSET, 
             if ctx.get(dut.load.valid) and ctx.get(dut.load.ready):  # taken at the coming edge
                 words.append(ctx.get(dut.load.payload))
             await ctx.tick()
-            now_ns = cycle * 1e9 / CLK_HZ
-            ctx.set(dut.spi.cipo, flash.step(now_ns, ctx.get(dut.spi.cs), ctx.get(dut.spi.sck), ctx.get(dut.spi.copi)))
+            step_flash(ctx, dut, flash, cycle)
             if ctx.get(dut.status) != LoadStatus.LOADING:
                 result.update(status=LoadStatus(ctx.get(dut.status)), cycles=cycle)
                 for _ in range(40):  # nothing moves after the verdict
@@ -58,17 +70,36 @@ WORDS = np.random.default_rng(0).integers(0, 1 << 16, 40).astype(np.uint16)
 GOOD = image.pack(WORDS, DIGEST)
 
 
-def test_good_image_boots_word_for_word_with_back_pressure():
-    status, words, cycles, flash = boot(GOOD, len(WORDS), ready_every=3)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_good_image_boots_word_for_word_with_back_pressure(width):
+    status, words, cycles, flash = boot(GOOD, len(WORDS), width=width, ready_every=3)
     assert status == LoadStatus.OK
     assert np.array_equal(words, WORDS)
     # The model starts powered down and obeys the read only tRES1 after the wake-up: the loader waited.
-    assert flash.commands == [RELEASE_POWER_DOWN, FAST_READ]
+    assert flash.commands == COMMANDS[width]
+    assert flash.quad_enabled == (width == 4)
 
 
-def test_boot_time_matches_the_cycle_formula():
-    *_, cycles, _ = boot(GOOD, len(WORDS))
-    assert cycles == boot_cycles(len(WORDS), CLK_HZ)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_boot_time_matches_the_cycle_formula(width):
+    *_, cycles, _ = boot(GOOD, len(WORDS), width=width)
+    assert cycles == boot_cycles(len(WORDS), CLK_HZ, width)
+
+
+def test_wider_reads_take_fewer_cycles_per_byte():
+    """Two images that differ by 100 words: the boots differ by 200 bytes at the width's rate."""
+    longer = image.pack(np.resize(WORDS, len(WORDS) + 100), DIGEST)
+    for width in WIDTHS:
+        short, long = (boot(data, n, width=width)[2] for data, n in ((GOOD, len(WORDS)), (longer, len(WORDS) + 100)))
+        assert long - short == 200 * 16 // width == 200 * clocks_per_byte(width)
+
+
+def test_quad_read_without_the_volatile_quad_enable_is_caught(monkeypatch):
+    """A reader that skips the QE write: the model refuses the quad read and HOLD# floats."""
+    full = flash_module.prologue
+    monkeypatch.setattr(flash_module, "prologue", lambda width, clk_hz: full(width, clk_hz)[:1])  # the wake-up alone
+    with pytest.raises(ValueError, match="HOLD#"):
+        boot(GOOD, len(WORDS), width=4)
 
 
 def flipped(data: bytes, pos: int) -> bytes:
@@ -120,25 +151,27 @@ def test_random_flips_agree_with_the_software_model(seed):
     assert got != LoadStatus.OK
 
 
-def test_image_elsewhere_in_the_flash():
-    status, words, *_ = boot(GOOD, len(WORDS), offset=0x2_3456)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_image_elsewhere_in_the_flash(width):
+    status, words, *_ = boot(GOOD, len(WORDS), width=width, offset=0x2_3456)
     assert status == LoadStatus.OK and np.array_equal(words, WORDS)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_words=0), "n_words"), (dict(n_words=image.MAX_WORDS + 1), "n_words"),
     (dict(digest=-1), "digest"), (dict(digest=1 << 32), "digest"),
-    (dict(offset=(1 << 24) - 10), "offset"), (dict(clk_hz=0), "clk_hz"),
+    (dict(offset=(1 << 24) - 10), "offset"), (dict(clk_hz=0), "clk_hz"), (dict(width=3), "width"),
 ])
 def test_bad_parameters_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        FlashLoader(**{"n_words": 4, "digest": 0, "clk_hz": CLK_HZ, **kwargs})
+        FlashLoader(**{"n_words": 4, "digest": 0, "clk_hz": CLK_HZ, "width": 4, **kwargs})
 
 
-def read_block(flash_bytes: bytes, starts: int = 1, offset: int = 0x20_0000):
+def read_block(flash_bytes: bytes, starts: int = 1, offset: int = 0x20_0000, width: int = 4):
     """(statuses, words, trailers) of `starts` reads by a restartable loader of any length (the
     benchmark's sample block reader), each begun by a `start` pulse once the last has ended."""
-    dut = FlashLoader(n_words=None, digest=DIGEST, clk_hz=CLK_HZ, offset=offset, magic=b"SNNB", restart=True)
+    dut = FlashLoader(n_words=None, digest=DIGEST, clk_hz=CLK_HZ, width=width, offset=offset, magic=b"SNNB",
+                      restart=True)
     flash = SPIFlash({offset: flash_bytes})
     got = {"status": [], "words": [], "trailer": []}
     sim = Simulator(dut)
@@ -156,8 +189,7 @@ def read_block(flash_bytes: bytes, starts: int = 1, offset: int = 0x20_0000):
                 got["words"].append(ctx.get(dut.load.payload))
             before = ctx.get(dut.status)
             await ctx.tick()
-            ctx.set(dut.spi.cipo, flash.step(cycle * 1e9 / CLK_HZ, ctx.get(dut.spi.cs), ctx.get(dut.spi.sck),
-                                             ctx.get(dut.spi.copi)))
+            step_flash(ctx, dut, flash, cycle)
             if before == LoadStatus.LOADING and ctx.get(dut.status) != LoadStatus.LOADING:
                 got["status"].append(LoadStatus(ctx.get(dut.status)))
                 got["trailer"].append(ctx.get(dut.trailer))
@@ -169,14 +201,15 @@ def read_block(flash_bytes: bytes, starts: int = 1, offset: int = 0x20_0000):
     return got["status"], np.array(got["words"], np.uint16), got["trailer"], flash
 
 
-def test_restartable_loader_reads_a_block_of_any_length_on_every_start():
+@pytest.mark.parametrize("width", WIDTHS)
+def test_restartable_loader_reads_a_block_of_any_length_on_every_start(width):
     words = np.arange(300, 337, dtype=np.uint16)
     block = image.pack(words, DIGEST, magic=b"SNNB", max_words=1000)
-    statuses, got, trailers, flash = read_block(block, starts=2)
+    statuses, got, trailers, flash = read_block(block, starts=2, width=width)
     assert statuses == [LoadStatus.OK, LoadStatus.OK]
     assert np.array_equal(got, np.concatenate([words, words]))
     assert trailers == [int.from_bytes(block[-4:], "little")] * 2
-    assert flash.commands == [RELEASE_POWER_DOWN, FAST_READ] * 2
+    assert flash.commands == COMMANDS[width] * 2
 
 
 @pytest.mark.parametrize("data, status", [
