@@ -361,22 +361,17 @@ class UARTBridge(wiring.Component):
                         bench.new_sample()
         with m.Elif(fifo.r_rdy):
             m.d.comb += fifo.r_en.eq(1)
-            if bench:
-                with m.If(bench.running):
-                    pass  # the sample block's SYNC padding; nothing answers during a benchmark
-                with m.Elif(command == P.SYNC):
-                    start_reply(self.replies.ACK)
-                with m.Elif(command == P.INFO):
-                    start_reply(self.replies.INFO)
+            with m.If(bench.running if bench else Const(0)):
+                pass  # the sample block's SYNC padding; nothing answers during a benchmark
+            with m.Elif(command == P.SYNC):
+                start_reply(self.replies.ACK)
+            with m.Elif(command == P.INFO):
+                start_reply(self.replies.INFO)
+            if bench:  # then BENCH
                 with m.Elif(held):
                     start_reply(self.replies.END)
                 with m.Else():
                     bench.begin()
-            else:
-                with m.If(command == P.SYNC):
-                    start_reply(self.replies.ACK)
-                with m.Else():
-                    start_reply(self.replies.INFO)
 
     def _collect(self, m, core, mask, start_reply, bench) -> None:
         """Core -> spike mask, until the END (STEP reply) or CLEAR (ACK) that closes the step;
