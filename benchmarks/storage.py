@@ -3,7 +3,7 @@
     python -m benchmarks.storage [--out docs/sweep/storage.png]
 
 For the MNIST 784-256-10 and event-MNIST 2312-256-10 checkpoints, every layer is magnitude-pruned
-to each sparsity (per layer, the smallest |w| go) and rounded to 4 bits (per-neuron scale; a kept
+to each sparsity (per layer, the smallest |w| go: compress's magnitude mask) and rounded to 4 bits (per-neuron scale; a kept
 weight never rounds to 0, so the sparsity is exact), and the bits the core stores for it are
 counted with sim/storage.py: each encoding for every layer, and the automatic choice (per layer the
 fewest bits). `bitmap` is not built in hardware; it is counted here for comparison as one bit per
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress.osbc import magnitude_mask
 from compress.snntorch_import import float_layers, load_checkpoint
 from sim import storage
 from sim.artifact import Layer, unsigned_bits
@@ -32,9 +33,7 @@ COLUMNS = (*storage.ENCODINGS, "bitmap", "auto")
 
 
 def pruned_layer(weight: np.ndarray, sparsity: float, bits: int) -> Layer:
-    keep = np.zeros(weight.size, bool)
-    keep[np.argsort(-np.abs(weight), axis=None, kind="stable")[:round(weight.size * (1 - sparsity))]] = True
-    keep = keep.reshape(weight.shape)
+    keep = magnitude_mask(weight, weight.size - round(weight.size * (1 - sparsity)))
     qmax = (1 << (bits - 1)) - 1
     scale = np.maximum(np.abs(weight * keep).max(axis=1, keepdims=True), 1e-12) / qmax
     w = np.clip(np.rint(weight / scale), -qmax, qmax)

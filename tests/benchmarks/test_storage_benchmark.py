@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from benchmarks import storage as bench
+from compress.osbc import magnitude_mask
 
 
 def test_pruning_keeps_exactly_the_largest_weights_and_none_rounds_to_zero():
@@ -13,6 +14,13 @@ def test_pruning_keeps_exactly_the_largest_weights_and_none_rounds_to_zero():
         assert layer.nnz == round(w.size * (1 - sparsity))
         kept = layer.dense() != 0
         assert np.abs(w[kept]).min() >= np.abs(w[~kept]).max(initial=0)
+
+
+def test_pruning_is_the_magnitude_method_s_ties_included():
+    w = np.round(np.random.default_rng(2).normal(size=(30, 40)), 1)  # many equal |w| at every cut
+    for sparsity in (0.3, 0.7):
+        kept = bench.pruned_layer(w, sparsity, 4).dense() != 0
+        assert np.array_equal(kept, magnitude_mask(w, w.size - round(w.size * (1 - sparsity))))
 
 
 def test_point_reports_each_encoding_against_the_floor():
