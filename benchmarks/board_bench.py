@@ -27,7 +27,7 @@ from pathlib import Path
 CORE_HZ = 24_000_000  # the iCEBreaker's core clock
 
 
-def measure(art, board_name: str, n: int, simulator: str, *,
+def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, *,
             flash_width: int | None = None) -> dict:
     import boards
     from hw.board import fit
@@ -38,8 +38,9 @@ def measure(art, board_name: str, n: int, simulator: str, *,
 
     flash_width = flash_width or boards.get(board_name).flash_width
 
-    spram = fit.check(art, boards.get(board_name)).spram_names
-    top = board.system(art, spram, bench=True, flash_width=flash_width)
+    estimate = fit.check(art, boards.get(board_name), lanes)
+    spram, lanes = estimate.spram_names, estimate.lanes
+    top = board.system(art, spram, bench=True, lanes=lanes, flash_width=flash_width)
     block, counts, labels = bench.sample_block(art, n, FIFO_DEPTH, option="--samples")
     flash = {samples.OFFSET: block, **({image.FLASH_OFFSET: top.image} if top.image else {})}
     started = time.monotonic()
@@ -51,9 +52,10 @@ def measure(art, board_name: str, n: int, simulator: str, *,
     results, end = got["bench"]["results"], got["bench"]["end"]
     bench.check_end(end, block, len(results), n, "(simulation)")
     # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.
-    report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram)
+    report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram, lanes)
     walk0 = walk_cycles(art.layers[0], top.bridge.core.plans[0], counts).sum(axis=0)  # [B]
-    return {"report": report, "spram": spram, "block_bytes": len(block), "flash_width": flash_width, "walk0": walk0,
+    return {"report": report, "spram": spram, "lanes": lanes, "block_bytes": len(block), "flash_width": flash_width,
+            "walk0": walk0,
             "seconds": time.monotonic() - started}
 
 
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--artifact", help="model artifact (.npz); default: the bundled digits model")
     ap.add_argument("--board", default="icebreaker", help="whose fit check places the memories (SPRAM)")
     ap.add_argument("--samples", type=int, default=20, help="test samples in the sample block")
+    ap.add_argument("--lanes", default="1", choices=["1", "2", "4", "auto"], help="the build's --lanes")
     ap.add_argument("--flash-width", type=int, choices=WIDTHS,
                     help="bits per SCK of the flash reads (default: the widest the board's pins allow)")
     ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
@@ -74,6 +77,7 @@ def main(argv=None) -> int:
     try:
         art = load(args.artifact)
         m = measure(art, args.board, args.samples, args.simulator,
+                    args.lanes if args.lanes == "auto" else int(args.lanes),
                     flash_width=args.flash_width)
     except (ValueError, ArtifactError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -84,7 +88,8 @@ def main(argv=None) -> int:
     per_byte = clocks_per_byte(m["flash_width"])
     flash = per_byte * m["block_bytes"] / n
     shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
-    print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}), "
+    print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}; "
+          f"lanes {m['lanes']}), "
           f"{n} test samples, {m['seconds']:.0f} s")
     print(r.summary())
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "

@@ -30,6 +30,7 @@ from hw.gateware.plan import GeneratorError
 from .toolchain import ToolError, progress_bar, run_steps, steps_for
 from hw.gateware.core import Core
 from hw.gateware.flash import boot_cycles
+from hw.gateware.lanes import LANES
 from hw.gateware.system import System
 from hw.link import protocol as P
 from hw.link import samples
@@ -90,13 +91,14 @@ def workload_of(art, limit: int = 200):
 
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = P.DEFAULT_BAUD,
           seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET,
-          bench_samples: int | None = None) -> BuildReport:
+          bench_samples: int | None = None, lanes: int | str = 1) -> BuildReport:
     """Fit check, elaborate, synthesise, place, route, pack; write and return the report (and the
     flash image `model.img`, for `image_offset` on the board's flash, when weights go to SPRAM).
     `bench_samples`: add the on-board benchmark and write the sample block `samples.img` of that many
-    test samples, for samples.OFFSET on the flash."""
+    test samples, for samples.OFFSET on the flash. `lanes`: synapses per clock (1, 2, 4, or "auto":
+    the most that fit, hw.board.fit.choose_lanes)."""
     started = time.monotonic()
-    estimate = fit.check(art, board)  # raises fit.FitError before any tool runs
+    estimate = fit.check(art, board, lanes)  # raises fit.FitError before any tool runs
     if estimate.ebr[1] > board.budget["ebr"]:
         print(f"warning: block RAM estimate {estimate.ebr[0]}..{estimate.ebr[1]} of {board.budget['ebr']}: "
               "it may not fit; place & route decides", file=sys.stderr)
@@ -105,7 +107,8 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     P.uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
     # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
     bench = bench_samples is not None
-    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names), bench=bench)
+    bridge = UARTBridge(art, clk_hz=core_hz, baud=baud, core=Core(art, spram=estimate.spram_names, lanes=estimate.lanes),
+                         bench=bench)
     if (bridge.image_words or bench) and not board.flash_width:
         raise ValueError(f"--board: {board.name} has no SPI flash pins for the weight image or the sample block")
     system = System(bridge, offset=image_offset, flash_width=board.flash_width) if bridge.image_words or bench else None
@@ -192,6 +195,8 @@ def main(argv=None) -> int:
                     help=f"byte offset of the weight image on the flash (default {FLASH_OFFSET:#x} = 1 MiB)")
     ap.add_argument("--bench-samples", type=int, metavar="N",
                     help="add the on-board benchmark (python -m hw.run --bench N) and write its block of N test samples")
+    ap.add_argument("--lanes", default="1", choices=[*map(str, LANES), "auto"],
+                    help="synapses accumulated per clock (default 1; auto: the most that fit the board)")
     ap.add_argument("--allow-timing-fail", action="store_true", help="exit 0 even when fmax < clock")
     add_quiet_option(ap, "--no-progress")
     args = ap.parse_args(argv)
@@ -205,7 +210,8 @@ def main(argv=None) -> int:
         result = build(art, board, args.out / board.name, artifact_path=str(args.artifact or "bundled"),
                        clock_hz=args.clock_mhz * 1e6 if args.clock_mhz else None, baud=args.baud,
                        seed=args.seed, progress=not args.quiet, image_offset=args.image_offset,
-                       bench_samples=args.bench_samples)
+                       bench_samples=args.bench_samples,
+                       lanes=args.lanes if args.lanes == "auto" else int(args.lanes))
     except (ValueError, OSError, ArtifactError, GeneratorError, fit.FitError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

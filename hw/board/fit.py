@@ -9,6 +9,10 @@ builds small ones from logic, so the block RAM figure is a range: `low` (memorie
 become logic, the rest are packed to the bit) and `high` (every memory in whole blocks of its best
 aspect ratio). A model is refused only when even `low` exceeds the board; between the two the build
 goes ahead with a warning, and place & route has the final word. SPRAM blocks are exact.
+
+`lanes` (synapses per clock, hw/gateware/lanes.py) changes the memories (wider synapse words with
+padding, membrane banks) and the logic (a read-modify-write and a neuron pipeline per lane);
+`lanes="auto"` takes the largest that fits (`choose_lanes`).
 """
 from __future__ import annotations
 
@@ -19,14 +23,16 @@ from dataclasses import dataclass
 
 import boards
 
-from hw.gateware.plan import (SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, memories as plan_memories, plan, plan_layer,
-                              spram_image, spram_kinds)
+from hw.gateware.lanes import LANES
+from hw.gateware.plan import (SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, check_lanes, memories as plan_memories, plan,
+                              plan_layer, spram_image, spram_kinds)
 from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
 # (1074..2207 LCs, docs/build.md): UART bridge and first layer, then each further layer.
 LUT_BASE = 700
 LUT_LAYER = 450
+LUT_LANE = 150  # per layer and lane beyond the first: a read-modify-write adder, a neuron pipeline, muxes
 LUT_SPREAD = 0.4  # coarse: the layer's width, storage and parameter ROMs move it by tens of percent
 MAX_CHOICES = 10  # the largest memories `place` considers for SPRAM (2^10 subsets at most)
 
@@ -43,6 +49,7 @@ class Estimate:
     lut: tuple[int, int]
     budget: dict[str, int]
     image_words: int  # 16-bit words loaded into SPRAM at boot
+    lanes: int = 1  # synapses per clock the estimate is for
 
     @property
     def spram_names(self) -> tuple[str, ...]:
@@ -50,7 +57,8 @@ class Estimate:
         return tuple(m.name for m in self.memories if m.spram is not None)
 
     def as_dict(self) -> dict:
-        return {"ebr": {"low": self.ebr[0], "high": self.ebr[1], "available": self.budget["ebr"]},
+        return {"lanes": self.lanes,
+                "ebr": {"low": self.ebr[0], "high": self.ebr[1], "available": self.budget["ebr"]},
                 "spram": {"used": self.spram, "available": self.budget["spram"], "image_words": self.image_words},
                 "lut": {"low": self.lut[0], "high": self.lut[1], "available": self.budget["lut"]},
                 "memories": [{"name": m.name, "depth": m.depth, "width": m.width, "bits": m.bits,
@@ -64,12 +72,12 @@ def blocks(depth: int, width: int, shapes) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in shapes)
 
 
-def memories(art, spram=()) -> list[MemoryPlan]:
-    """Every memory of the design `hw.build` synthesises: the core's (`spram` as in
+def memories(art, spram=(), lanes: int = 1) -> list[MemoryPlan]:
+    """Every memory of the design `hw.build` synthesises: the core's (`spram`, `lanes` as in
     hw.gateware.core.Core) and the UART bridge's FIFO (Amaranth's SyncFIFOBuffered keeps depth - 1
     words in memory, the last in its output register)."""
     fifo = MemoryPlan("fifo", FIFO_DEPTH - 1, word_layout(art.n_in).size)
-    return plan_memories(plan(art, spram=spram)) + [fifo]
+    return plan_memories(plan(art, spram=spram, lanes=lanes)) + [fifo]
 
 
 def ebr_range(mems, board) -> tuple[int, int]:
@@ -80,12 +88,12 @@ def ebr_range(mems, board) -> tuple[int, int]:
             sum(blocks(m.depth, m.width, shapes) for m in ebr))
 
 
-def place(art, board) -> tuple[str, ...]:
+def place(art, board, lanes: int = 1) -> tuple[str, ...]:
     """The memories to put in SPRAM: none when block RAM holds everything (whole blocks), else the
     set of read-only memories that leaves the fewest block RAMs over the budget with the fewest
     SPRAM blocks (every subset of the MAX_CHOICES largest is tried, each layer laid out as `plan`
     lays it out for that placement)."""
-    mems = memories(art)
+    mems = memories(art, lanes=lanes)
     if not board.budget["spram"] or ebr_range(mems, board)[1] <= board.budget["ebr"]:
         return ()
     shapes = board.family.ebr_shapes
@@ -96,7 +104,7 @@ def place(art, board) -> tuple[str, ...]:
     @functools.cache
     def layer_memories(k: int, kinds: tuple[str, ...]) -> tuple[MemoryPlan, ...]:
         # A layer with memories in SPRAM is laid out for SPRAM (hw.gateware.plan.choose_layout).
-        return tuple(plan_layer(art.layers[k], k, spram=kinds).memories())
+        return tuple(plan_layer(art.layers[k], k, spram=kinds, lanes=lanes).memories())
 
     def cost(chosen):
         names = {m.name for m in chosen}
@@ -110,15 +118,15 @@ def place(art, board) -> tuple[str, ...]:
     return tuple(m.name for m in mems if m in best) if not cost(best)[0] else ()
 
 
-def estimate(art, board, spram=None) -> Estimate:
+def estimate(art, board, spram=None, lanes: int = 1) -> Estimate:
     """Block RAM, SPRAM and LUT figures of `art` on `board` (`spram`: the placement, default `place`)."""
-    spram = place(art, board) if spram is None else spram
-    plans = plan(art, spram=spram)
-    mems = tuple(memories(art, spram))
-    lut = LUT_BASE + LUT_LAYER * len(art.layers)
+    spram = place(art, board, lanes) if spram is None else spram
+    plans = plan(art, spram=spram, lanes=lanes)
+    mems = tuple(memories(art, spram, lanes))
+    lut = LUT_BASE + (LUT_LAYER + LUT_LANE * (lanes - 1)) * len(art.layers)
     return Estimate(mems, ebr_range(mems, board), sum(m.spram_blocks for m in mems if m.spram is not None),
                     (round(lut * (1 - LUT_SPREAD)), round(lut * (1 + LUT_SPREAD))), board.budget,
-                    len(spram_image(plans)))
+                    len(spram_image(plans)), lanes)
 
 
 def _advice(art, board, est: Estimate) -> str:
@@ -158,10 +166,27 @@ def _short(est: Estimate, board) -> list[str]:
         ("LUT4", est.lut[0], board.budget["lut"])) if need > have and (have or not name.startswith("SPRAM"))]
 
 
-def check(art, board) -> Estimate:
-    """Raise FitError when the model certainly cannot fit; return the estimate otherwise."""
-    est = estimate(art, board)
+def check(art, board, lanes: int | str = 1) -> Estimate:
+    """Raise FitError when the model certainly cannot fit; return the estimate otherwise.
+    `lanes`: synapses per clock, or "auto" for the largest that fits (`choose_lanes`)."""
+    if lanes == "auto":
+        return choose_lanes(art, board)
+    check_lanes(lanes)
+    est = estimate(art, board, lanes=lanes)
     short = _short(est, board)
     if short:
-        raise FitError(f"model does not fit {board.name}: {'; '.join(short)}. Try: {_advice(art, board, est)}.")
+        at = f" with {lanes} lanes" if lanes > 1 else ""
+        raise FitError(f"model does not fit {board.name}{at}: {'; '.join(short)}. Try: "
+                       f"{'fewer lanes; ' if lanes > 1 else ''}{_advice(art, board, est)}.")
     return est
+
+
+def choose_lanes(art, board) -> Estimate:
+    """The estimate for the most lanes that fit without doubt: nothing short, and block RAM within
+    the board even by the `high` count (so the build does not go ahead on a maybe); else 1 lane
+    (checked as usual)."""
+    for lanes in sorted(LANES, reverse=True)[:-1]:
+        est = estimate(art, board, lanes=lanes)
+        if not _short(est, board) and est.ebr[1] <= board.budget["ebr"]:
+            return est
+    return check(art, board, 1)

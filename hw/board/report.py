@@ -10,7 +10,8 @@ from collections import Counter
 import numpy as np
 
 from hw.link import protocol as P
-from hw.gateware.perf import step_cycles
+from hw.gateware.lanes import padding_slots
+from hw.gateware.perf import row_lengths, step_cycles
 from hw.gateware.plan import WEIGHT_KINDS, plan
 from hw.gateware.uart import FIFO_DEPTH
 from sim.artifact import memory_total
@@ -71,11 +72,20 @@ def model_memory(art) -> dict:
     return {"layers": [m.as_dict() for m in layers], "total": memory_total(layers)}
 
 
-def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str, spram=()) -> dict:
+def lane_cost(art, plans) -> dict:
+    """What the lanes cost in memory: synapse words per layer, the slots in them that hold no
+    synapse (hw.gateware.lanes.padding_slots) and their bits, and the bits of every weight memory."""
+    pads = [padding_slots(row_lengths(layer, p), p.storage, layer, p.lanes) for layer, p in zip(art.layers, plans)]
+    return {"lanes": plans[0].lanes, "synapse_words": [len(p.synapses) for p in plans], "padding_slots": pads,
+            "padding_bits": sum(n * p.syn_width // p.lanes for n, p in zip(pads, plans)),
+            "weight_bits": sum(m.bits for p in plans for m in p.memories() if m.holds_weights)}
+
+
+def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str, spram=(), lanes: int = 1) -> dict:
     """Cycles per step by the core's cycle model (hw.gateware.perf: lower and upper bound; `spram`:
-    the memories the build put in SPRAM), the samples/s they give at the achieved fmax, and the UART
-    link's own limit."""
-    lower, upper = step_cycles(art, counts, spram=spram)
+    the memories the build put in SPRAM, `lanes` its synapses per clock), the samples/s they give at
+    the achieved fmax, and the UART link's own limit."""
+    lower, upper = step_cycles(art, counts, spram=spram, lanes=lanes)
     steps = counts.shape[0]
     link_bytes = np.empty(counts.shape[1])
     for i in range(counts.shape[1]):  # the bytes hw.link.host.Link sends and receives
@@ -95,11 +105,13 @@ def throughput(art, fmax_hz: float, baud: int, counts: np.ndarray, workload: str
 def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, netlist: dict | None,
              target_hz: float, baud: int, counts: np.ndarray, workload: str) -> dict:
     t = timing(pnr, target_hz)
+    plans = plan(art, spram=estimate.spram_names, lanes=estimate.lanes)
     result = {
         "board": board.name, "device": f"{board.platform.device} {board.platform.package}",
         "model": {"shape": [art.n_in] + [l.n_out for l in art.layers], "nnz": [l.nnz for l in art.layers],
                   "w_bits": [l.w_bits for l in art.layers], "steps": art.steps,
-                  "storage": [p.storage for p in plan(art, spram=estimate.spram_names)]},
+                  "storage": [p.storage for p in plans]},
+        "lanes": lane_cost(art, plans),
         "resources": resources(pnr, board.family),
         "timing": t,
         "cells": dict(sorted(stat["design"]["num_cells_by_type"].items())),
@@ -107,7 +119,8 @@ def assemble(art, board, estimate, *, pnr: dict, stat: dict, synth_log: str, net
         "model_memory": model_memory(art),
         "estimate": estimate.as_dict(),
         "uart": {"baud": baud},
-        "throughput": throughput(art, t["fmax_mhz"] * 1e6, baud, counts, workload, estimate.spram_names),
+        "throughput": throughput(art, t["fmax_mhz"] * 1e6, baud, counts, workload, estimate.spram_names,
+                                 estimate.lanes),
     }
     return result
 
@@ -141,6 +154,10 @@ def table(r: dict) -> str:
     if image:  # SPRAM keeps 16-bit words, and its layers are laid out for it (hw.gateware.plan.choose_layout)
         built = sum(m["bits"] for m in est["memories"] if m["name"].rsplit(".", 1)[-1] in WEIGHT_KINDS)
         lines.append(f"as built, SPRAM words at 16 bits: {built} b ({'/'.join(r['model']['storage'])})")
+    lanes = r["lanes"]
+    lines.append(f"lanes: {lanes['lanes']} synapses/clock; synapse words {'/'.join(map(str, lanes['synapse_words']))}, "
+                 f"padding {'/'.join(map(str, lanes['padding_slots']))} empty slots = {lanes['padding_bits']} b; "
+                 f"weight memories as built {lanes['weight_bits']} b")
     if "throughput" in r:
         th = r["throughput"]
         c, sps = th["cycles_per_step"], th["core_samples_per_s"]

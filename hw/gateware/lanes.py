@@ -108,7 +108,7 @@ def decode(enc: encodings.Encoded, n_in: int, n_out: int, w_bits: int, lanes: in
     return w[:n_out]
 
 
-def padding_slots(enc: encodings.Encoded, layer, lanes: int) -> int:
-    """Slots that hold no synapse of the layer (empty CSR slots; dense: the tail past n_out).
-    Dense zeros are synapses of the encoding, as with L = 1."""
-    return int(enc.lengths.sum()) * lanes - (layer.nnz if enc.encoding == "csr" else layer.n_in * layer.n_out)
+def padding_slots(lengths: np.ndarray, encoding: str, layer, lanes: int) -> int:
+    """Slots of a layout with `lengths` words per row that hold no synapse of the layer (empty CSR
+    slots; dense: the tail past n_out; dense zeros count as synapses of the encoding, as with L = 1)."""
+    return int(np.sum(lengths)) * lanes - (layer.nnz if encoding == "csr" else layer.n_in * layer.n_out)

@@ -78,16 +78,17 @@ def check_end(end: P.BenchEnd, block: bytes, results: int, expected: int, progra
 
 
 def compare(art, counts: np.ndarray, labels: np.ndarray, results: list[P.SampleResult], end: P.BenchEnd,
-            clock_hz: int, fifo_depth: int, spram=()) -> BenchReport:
+            clock_hz: int, fifo_depth: int, spram=(), lanes: int = 1) -> BenchReport:
     """The board's results for samples `counts` [T, B, n_in] against sim.reference and the cycle model
-    (`spram`: the memories the build put in SPRAM, whose layers it lays out for SPRAM)."""
+    (`spram`: the memories the build put in SPRAM, whose layers it lays out for SPRAM; `lanes`: the
+    build's synapses per clock)."""
     from hw.gateware.perf import step_cycles
     from sim.reference import run
 
     expected = run(art, counts).spikes[-1].sum(axis=0)  # [B, n_out]
     got = np.stack([r.counts for r in results])
     cycles = np.array([r.cycles for r in results], np.int64)
-    lower, upper = (bound.sum(axis=0) for bound in step_cycles(art, counts, spram=spram))
+    lower, upper = (bound.sum(axis=0) for bound in step_cycles(art, counts, spram=spram, lanes=lanes))
     whole = P.one_chunk(counts, P.bench_credit(fifo_depth)).all(axis=0)  # [B]: every step of the sample
     within = (cycles <= upper) & ((cycles >= lower) | ~whole)
     return BenchReport(samples=len(results), correct=int((got.argmax(axis=1) == labels).sum()),

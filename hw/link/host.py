@@ -158,6 +158,8 @@ def main(argv=None) -> int:
                     "(a build with python -m hw.build --bench-samples)")
     ap.add_argument("--board", default="icebreaker", help="the build's --board (default icebreaker): --bench "
                     "checks cycles against the layout the build chose for that board's memories")
+    ap.add_argument("--lanes", type=int, default=1, choices=(1, 2, 4),
+                    help="the build's lanes (for --lanes auto: the number its report prints); --bench's cycle check")
     ap.add_argument("--bench-image", default="samples.img", help="where --bench writes its sample block (default samples.img)")
     add_quiet_option(ap)  # also drops the line per sample
     args = ap.parse_args(argv)
@@ -198,7 +200,7 @@ def main(argv=None) -> int:
     return 0 if agree == n else 1
 
 
-def build_spram(art, board: P.Info, name: str) -> tuple[str, ...]:
+def build_spram(art, board: P.Info, name: str, lanes: int = 1) -> tuple[str, ...]:
     """The memories the build put in SPRAM: a layer there is laid out for SPRAM (other row lengths, so
     other cycle counts), and the board only says whether it loaded an image, so replay the build's
     placement for the board it was built for."""
@@ -207,7 +209,7 @@ def build_spram(art, board: P.Info, name: str) -> tuple[str, ...]:
     import boards
     from hw.board import fit
 
-    return fit.check(art, boards.get(name)).spram_names
+    return fit.check(art, boards.get(name), lanes).spram_names
 
 
 def run_bench(link: Link, art, args) -> int:
@@ -227,7 +229,7 @@ def run_bench(link: Link, art, args) -> int:
     wall = time.perf_counter() - start
     bench.check_end(end, block, len(results), args.bench, programming)
     report = bench.compare(art, counts, labels, results, end, link.board.clock_hz, link.board.fifo_depth,
-                           spram=build_spram(art, link.board, args.board))
+                           spram=build_spram(art, link.board, args.board, args.lanes), lanes=args.lanes)
     if not args.quiet:
         for i, r in enumerate(results):
             print(f"sample {i}: class {int(r.counts.argmax())} (label {labels[i]}), core {r.cycles} cycles, "

@@ -25,11 +25,11 @@ DIVISOR = 8  # clocks per UART bit
 FLASH_WIDTH = boards.get("icebreaker").flash_width  # the flash model is the iCEBreaker's
 
 
-def system(art, spram, *, bench: bool = False, fifo_depth: int = FIFO_DEPTH,
+def system(art, spram, *, bench: bool = False, fifo_depth: int = FIFO_DEPTH, lanes: int = 1,
            flash_width: int = FLASH_WIDTH) -> System:
     """The board's System for `art` with the memories `spram` in SPRAM cells, at the bench's clock,
     reading the flash `flash_width` bits per SCK."""
-    core = Core(art, spram=spram, spram_cells=True)
+    core = Core(art, spram=spram, spram_cells=True, lanes=lanes)
     return System(UARTBridge(art, clk_hz=CLOCK_HZ, baud=round(CLOCK_HZ / DIVISOR), fifo_depth=fifo_depth, core=core,
                              bench=bench), flash_width=flash_width)
 

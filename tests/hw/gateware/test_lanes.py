@@ -25,7 +25,7 @@ def test_packed_words_give_back_the_weights(n_out, density, L):
         enc = lanes.encode(layer, encoding, L)
         assert np.array_equal(lanes.decode(enc, layer.n_in, n_out, layer.w_bits, L), layer.dense())
         slots = int(enc.lengths.sum()) * L
-        assert lanes.padding_slots(enc, layer, L) == slots - (layer.nnz if encoding == "csr" else 9 * n_out)
+        assert lanes.padding_slots(enc.lengths, encoding, layer, L) == slots - (layer.nnz if encoding == "csr" else 9 * n_out)
     csr = lanes.encode(layer, "csr", L)
     # A row takes as many words as its fullest bank holds synapses.
     banks = np.stack([(layer.dense()[b::L] != 0).sum(0) for b in range(L)])
@@ -101,3 +101,22 @@ def test_lanes_cut_the_walk():
     assert words[4] < words[2] < words[1]
     assert [p.lanes for p in plan(Artifact.create([layer, layer.__class__.from_dense(
         np.ones((4, 256)), w_bits=2, theta=1, leak_b=128)], steps=2), lanes=4)] == [4, 4]
+
+
+def test_fit_check_takes_the_most_lanes_that_fit():
+    """Dense 20000 x 5 at 8 bits on the ULX3S-12F: 4 lanes pad 5 neurons to 8 and need more block RAM
+    than the board has (refused, naming what it needs); auto falls back to the most that fit."""
+    import boards
+    from hw.board import fit
+    from sim.artifact import Layer
+
+    w = np.random.default_rng(0).integers(1, 128, (5, 20000))
+    art = Artifact.create([Layer.from_dense(w, w_bits=8, theta=1000, leak_b=128)], steps=2)
+    board = boards.get("ulx3s-12f")
+    with pytest.raises(fit.FitError, match=r"with 4 lanes: block RAM \(EBR\): needs >= \d+ of 56\. Try: fewer lanes"):
+        fit.check(art, board, 4)
+    auto = fit.check(art, board, "auto")
+    assert auto.lanes < 4 and auto.ebr[1] <= 56
+    assert all(fit.estimate(art, board, lanes=L).ebr[1] > 56 for L in lanes.LANES if L > auto.lanes)
+    assert fit.check(Artifact.create([Layer.from_dense(w[:, :64], w_bits=8, theta=1000, leak_b=128)], steps=2),
+                     board, "auto").lanes == 4
