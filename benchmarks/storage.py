@@ -3,9 +3,9 @@
     python -m benchmarks.storage [--out docs/sweep/storage.png]
 
 For the MNIST 784-256-10 and event-MNIST 2312-256-10 checkpoints, every layer is magnitude-pruned
-to each sparsity (per layer, the smallest |w| go: compress's magnitude mask) and rounded to 4 bits (per-neuron scale; a kept
-weight never rounds to 0, so the sparsity is exact), and the bits the core stores for it are
-counted with sim/storage.py: each encoding for every layer, and the automatic choice (per layer the
+to each sparsity (per layer, the smallest |w| go: compress's magnitude mask) and rounded to 4 bits
+(per-neuron scale; a kept weight never rounds to 0, so the sparsity is exact), and the bits the
+core stores for it are counted with sim/storage.py: each encoding for every layer, and the automatic choice (per layer the
 fewest bits). `bitmap` is not built in hardware; it is counted here for comparison as one bit per
 possible synapse, the values, and a start pointer per row. Prints a Markdown table of stored bits /
 floor of the whole net (floor = log2 C(n_in·n_out, nnz) + nnz·4, summed over layers) per column,
