@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import boards
 
 from hw.gateware.lanes import LANES
-from hw.gateware.plan import (SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, check_lanes, memories as plan_memories, plan,
-                              plan_layer, spram_image, spram_kinds)
+from hw.gateware.plan import (SPRAM_DEPTH, SPRAM_WIDTH, MemoryPlan, check_lanes, hardware_layers,
+                              memories as plan_memories, plan, plan_layer, spram_image, spram_kinds)
 from hw.gateware.uart import FIFO_DEPTH, word_layout
 
 # Logic model in LUT4, fitted to nextpnr's counts for four iCE40 builds of 1 to 3 layers
@@ -100,11 +100,12 @@ def place(art, board, lanes: int = 1) -> tuple[str, ...]:
     movable = sorted((m for m in mems if m.may_go_to_spram),
                      key=lambda m: -blocks(m.depth, m.width, shapes))[:MAX_CHOICES]
     fixed = sum(blocks(m.depth, m.width, shapes) for m in mems if not m.name.startswith("layer"))
+    layers = hardware_layers(art, lanes)[0]
 
     @functools.cache
     def layer_memories(k: int, kinds: tuple[str, ...]) -> tuple[MemoryPlan, ...]:
         # A layer with memories in SPRAM is laid out for SPRAM (hw.gateware.plan.choose_layout).
-        return tuple(plan_layer(art.layers[k], k, spram=kinds, lanes=lanes).memories())
+        return tuple(plan_layer(layers[k], k, spram=kinds, lanes=lanes).memories())
 
     def cost(chosen):
         names = {m.name for m in chosen}

@@ -12,16 +12,23 @@ for bank b, so a word feeds every bank at once without a conflict:
 * `dense`: slot b of word k of row j = the weight j -> k·L + b (0 past n_out), ceil(n_out / L)
   words per row; the address is the word's position in the row, as for L = 1.
 
+A row's words are as many as its fullest bank has synapses, so which neurons share a bank matters:
+the neurons of a hidden layer (whose output order is internal: layer k's outputs are layer k+1's
+inputs) are assigned to banks by `bank_order` to even out the rows, and `permuted` reorders the
+layer's outputs and the next layer's inputs to match. The last layer keeps its neuron order.
+
 Delta coding is not lane-packed (its neuron is a running sum along the row, one adder chain per
 word). Rows, coarse pointers and their widths are sim/storage.py's, over the packed word counts.
 With L = 1 the words are exactly sim/storage.py's.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from sim import storage as encodings
-from sim.artifact import unsigned_bits as bits
+from sim.artifact import Layer, unsigned_bits as bits
 
 LANES = (1, 2, 4)
 LANE_ENCODINGS = ("csr", "dense")  # the encodings that pack L synapses per word
@@ -111,4 +118,43 @@ def decode(enc: encodings.Encoded, n_in: int, n_out: int, w_bits: int, lanes: in
 def padding_slots(lengths: np.ndarray, encoding: str, layer, lanes: int) -> int:
     """Slots of a layout with `lengths` words per row that hold no synapse of the layer (empty CSR
     slots; dense: the tail past n_out; dense zeros count as synapses of the encoding, as with L = 1)."""
-    return int(np.sum(lengths)) * lanes - (layer.nnz if encoding == "csr" else layer.n_in * layer.n_out)
+    return int(np.sum(lengths)) * lanes - (layer.n_in * layer.n_out if encoding == "dense" else layer.nnz)
+
+
+def bank_order(layer, lanes: int) -> np.ndarray:
+    """The neuron at each address (address h in bank h % L) that keeps the rows' fullest banks
+    small: greedily, the neurons with most synapses first, each into the bank with room where it
+    raises the fewest rows' word counts (ties: the bank with most room, then the lowest). Each
+    bank's neurons keep their ascending order. Deterministic; about 1.6 k of 12.8 k layer-0 walk
+    cycles per sample fewer for MNIST 784-256 at 97 % over 4 lanes (docs/hw-core.md)."""
+    present = (layer.dense() != 0).T.astype(np.int64)  # [n_in, n_out]
+    room = np.array([len(range(b, layer.n_out, lanes)) for b in range(lanes)])
+    counts = np.zeros((layer.n_in, lanes), np.int64)
+    fullest = np.zeros(layer.n_in, np.int64)
+    bank = np.empty(layer.n_out, np.int64)
+    for neuron in np.argsort(-present.sum(0), kind="stable"):
+        column = present[:, neuron]
+        raised = ((counts + column[:, None]) > fullest[:, None]).astype(np.int64).T @ column
+        raised = np.where(room > 0, raised, np.iinfo(np.int64).max)
+        b = int(np.lexsort((np.arange(lanes), -room, raised))[0])
+        counts[:, b] += column
+        fullest = np.maximum(fullest, counts[:, b])
+        room[b] -= 1
+        bank[neuron] = b
+    order = np.empty(layer.n_out, np.int64)
+    for b in range(lanes):
+        order[b::lanes] = np.flatnonzero(bank == b)
+    return order
+
+
+def permuted(layer: Layer, inputs: np.ndarray | None, outputs: np.ndarray | None) -> Layer:
+    """`layer` with input j' = old input inputs[j'] and neuron i' = old neuron outputs[i'] (None:
+    unchanged); the same LIF layer, so the proven membrane bound carries over."""
+    if inputs is None and outputs is None:
+        return layer
+    inputs = np.arange(layer.n_in) if inputs is None else inputs
+    outputs = np.arange(layer.n_out) if outputs is None else outputs
+    moved = Layer.from_dense(layer.dense()[outputs][:, inputs], w_bits=layer.w_bits, theta=layer.theta[outputs],
+                             bias=layer.bias[outputs], leak_b=layer.leak_b[outputs], leak_f=layer.leak_f,
+                             reset=layer.reset, scale=layer.scale[outputs])
+    return dataclasses.replace(moved, max_count=layer.max_count, v_min=layer.v_min, v_max=layer.v_max)

@@ -66,9 +66,10 @@ def step_cycles(art: Artifact, counts: np.ndarray, storage: str = "auto", spram=
     `spram` and `lanes` as in `plan`: a layer with memories in SPRAM has its own layout, and so its
     own row lengths."""
     counts = np.asarray(counts, np.int64)
-    spikes = reference.run(art, counts).spikes
-    inputs = [counts] + [s.astype(np.int64) for s in spikes[:-1]]
     plans = plan(art, storage, spram, lanes)
+    # Spikes by address: a hidden layer with lanes holds its neurons in its own order (plan.order).
+    spikes = [s if p.order is None else s[..., p.order] for s, p in zip(reference.run(art, counts).spikes, plans)]
+    inputs = [counts] + [s.astype(np.int64) for s in spikes[:-1]]
     walks = [walk_cycles(layer, p, x) for layer, p, x in zip(art.layers, plans, inputs)]
     fixed = (sum(pass_cycles(p, s) for p, s in zip(plans, spikes)) + LAYER_OVERHEAD
              + HIDDEN_OVERHEAD * (len(art.layers) - 1))

@@ -135,6 +135,7 @@ class LayerPlan:
     leak_b: list[int]
     spram: dict[str, int] = field(default_factory=dict)  # memory kind -> first SPRAM block
     lanes: int = 1  # L synapses per clock: membrane banks, slots per synapse word (hw/gateware/lanes.py)
+    order: list[int] | None = None  # the artifact's neuron at each address (lanes.bank_order); None: the same
 
     @property
     def bank_depth(self) -> int:
@@ -293,9 +294,28 @@ def plan(art: Artifact, storage: str = "auto", spram=(), lanes: int = 1) -> list
     """
     if not isinstance(art, Artifact):
         raise GeneratorError(f"artifact: expected a sim.artifact.Artifact, got {type(art).__name__}")
-    plans = [plan_layer(layer, k, storage, lanes=lanes) for k, layer in enumerate(art.layers)]
-    if not spram:
-        return plans
+    check_lanes(lanes)
+    layers, orders = hardware_layers(art, lanes)
+    plans = [plan_layer(layer, k, storage, lanes=lanes) for k, layer in enumerate(layers)]
+    if spram:
+        plans = _in_spram(layers, plans, storage, spram, lanes)
+    return [p if order is None else replace(p, order=order.tolist()) for p, order in zip(plans, orders)]
+
+
+def hardware_layers(art: Artifact, lanes: int) -> tuple[list[Layer], list[np.ndarray | None]]:
+    """The layers with their neurons in the order the core holds them, and per layer the
+    artifact's neuron at each address (None: the artifact's order): with L > 1 lanes every hidden
+    layer's neurons are spread over the banks by `lanes.bank_order`, and the next layer's inputs
+    follow; the last layer keeps its order."""
+    last = len(art.layers) - 1
+    orders = [packing.bank_order(layer, lanes) if lanes > 1 and k < last else None
+              for k, layer in enumerate(art.layers)]
+    layers = [packing.permuted(layer, orders[k - 1] if k else None, orders[k]) for k, layer in enumerate(art.layers)]
+    return layers, orders
+
+
+def _in_spram(layers: list[Layer], plans: list[LayerPlan], storage: str, spram, lanes: int) -> list[LayerPlan]:
+    """The plans with the memories named in `spram` (or "all") placed in SPRAM."""
     eligible = [m.name for p in plans for m in p.memories() if m.may_go_to_spram]
     names = eligible if spram == "all" else list(spram)
     unknown = sorted(set(names) - set(eligible))
@@ -304,7 +324,7 @@ def plan(art: Artifact, storage: str = "auto", spram=(), lanes: int = 1) -> list
     # A layer with memories in SPRAM is laid out again for SPRAM's 16-bit words.
     kinds = [spram_kinds(names, k) for k in range(len(plans))]
     plans = [plan_layer(layer, k, storage, kinds[k], lanes) if kinds[k] else p
-             for k, (layer, p) in enumerate(zip(art.layers, plans))]
+             for k, (layer, p) in enumerate(zip(layers, plans))]
     return place_spram(plans, names)
 
 

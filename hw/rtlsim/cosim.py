@@ -58,9 +58,20 @@ def simulate(art: Artifact, counts: np.ndarray, simulator: str = "verilator", *,
     runner.run(build_dir, TOPLEVEL, simulator, "hw.rtlsim.bench", runner.REPO,
                    env={"HW_JOB": str(work / "job.npz"), "HW_RESULT": str(work / "result.npz")}, test_dir=work)
     with np.load(work / "result.npz") as r:
-        run = HwRun([r[f"l{k}"].transpose(1, 0, 2) for k in range(len(core.plans))], r["cycles"].T)
+        run = HwRun([_artifact_order(r[f"l{k}"].transpose(1, 0, 2), p) for k, p in enumerate(core.plans)],
+                    r["cycles"].T)
     shutil.rmtree(work)  # kept only when the simulation failed, for its log
     return run
+
+
+def _artifact_order(spikes: np.ndarray, p) -> np.ndarray:
+    """A layer's spikes [..., n_out] by address back in the artifact's neuron order (a hidden
+    layer with lanes holds its neurons in its own order: LayerPlan.order)."""
+    if p.order is None:
+        return spikes
+    ordered = np.empty_like(spikes)
+    ordered[..., p.order] = spikes
+    return ordered
 
 
 def first_mismatch(reference_spikes: list[np.ndarray], hw: HwRun) -> str | None:
