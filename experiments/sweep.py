@@ -520,7 +520,7 @@ def parser() -> argparse.ArgumentParser:
 
 def check(args) -> None:
     if any(not 0 <= s < 1 for s in args.sparsity):
-        raise ValueError(f"--sparsity: values must lie in [0, 1), got {args.sparsity}")
+        raise ValueError(f"--sparsity: values must lie in [0, 1), got {list(args.sparsity)}")
     if unknown := set(args.method) - set(METHODS):
         raise ValueError(f"--method: unknown {', '.join(sorted(unknown))}; choose from {', '.join(METHODS)}")
     if not args.method:
