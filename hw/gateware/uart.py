@@ -456,7 +456,8 @@ class _BenchState:
         word, left, gap = Signal(16), Signal(range(3)), Signal(range(P.BLOCK_BITS + 1))
         room = fifo.level <= bridge.info.fifo_depth - P.BENCH_MARGIN
         words = bridge.bench_words
-        m.d.comb += words.ready.eq(self.running & (left == 0) & room)
+        # The next word only once the last byte's block has expanded: `room` counts what reached the FIFO.
+        m.d.comb += words.ready.eq(self.running & (left == 0) & (gap == 0) & room)
         with m.If(words.valid & words.ready):
             m.d.sync += [word.eq(words.payload), left.eq(2)]
         out = (left != 0) & (gap == 0)

@@ -140,6 +140,20 @@ def test_board_without_spram_runs_the_benchmark_from_flash_and_refuses_bad_block
             check_end(bench["end"], block, 0, counts.shape[1], "program it")
 
 
+def test_benchmark_loses_no_word_of_a_dense_block_read_at_the_flash_speed(tmp_path):
+    """Every input spikes in every step: chunks of full bitmap bytes (7 events each) fill the FIFO to
+    the benchmark's margin, and the quad reader has the next word ready while the last byte still
+    expands; nothing overruns (with words taken before that expansion had reached the FIFO, it did)."""
+    art = random_artifact(np.random.default_rng(7), (150, 16, 12), density=0.3, theta=(3, 11),
+                          resets=("subtract", "zero"), input_max_count=1, steps=2)
+    counts = np.ones((art.steps, 2, art.n_in), np.uint8)
+    fifo_depth = 48
+    top = system(art, [], bench=True, fifo_depth=fifo_depth)
+    block = samples.pack(counts, P.model_digest(art), fifo_depth)
+    (got,) = simulate(rtl(top), [{samples.OFFSET: block}], counts[:, :0], tmp_path, booted=False, bench=True)
+    assert_bench_matches_reference(got["bench"], art, counts, block, fifo_depth)
+
+
 def synthesised(verilog: str, tmp_path: Path) -> str:
     """The netlist yosys' synth_ice40 makes of `verilog` (as the board build does), as Verilog of iCE40 cells."""
     import subprocess
