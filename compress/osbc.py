@@ -23,6 +23,7 @@ Rows may use different Hessians (per-neuron beta): `group[r]` indexes the stack 
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -31,7 +32,9 @@ import torch
 from console.progress import progress
 
 MEMORY_BUDGET = 2 << 30  # bytes of per-row inverse Hessians held at once on the CPU
-PENDING = 128  # H^-1 downdates collected before they are applied as one GEMM (as GPTQ's lazy batches)
+PENDING = 256  # most H^-1 downdates collected before they are applied as one GEMM (as GPTQ's lazy batches)
+PENDING_MIN = 32  # ... and fewest, see _pending_limit
+COMPACT = 6  # dead slots are dropped once they are 1/COMPACT of a trace's matrices
 MIN_BLOCK_ROWS = 8  # fewer rows per trace block and the per-step Python work outweighs the GEMMs
 GPTQ_BLOCK = 128  # columns swept before their error is pushed onto the rest as one GEMM (GPTQ's lazy batch)
 SHARED_MIN_ROWS = 4  # rows with one Hessian and one mask from which a shared GPTQ sweep pays off
@@ -135,21 +138,34 @@ def thread_plan(n_rows: int, d: int, itemsize: int, threads: int, budget: int) -
     return workers, max(1, threads // workers), _split(n_rows, per)
 
 
-def _gather2(m: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """m[r][keep[r]][:, keep[r]] for a batch of square matrices (index_select is the quickest path)."""
-    out = m.new_empty(m.shape[0], keep.shape[1], keep.shape[1])
-    for a, k, o in zip(m, keep, out):
-        torch.index_select(a.index_select(0, k), 1, k, out=o)
+def _compact(hinv: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """hinv[b][keep[b]][:, keep[b]] for a batch of square matrices, written into hinv's own storage
+    (a fresh block of this size costs more in page faults than the copy). In place is safe: matrix
+    b's rows go to a scratch first, and its new place ends before matrix b+1's old one begins."""
+    r, m, _ = hinv.shape
+    s = keep.shape[1]
+    out = hinv.view(-1)[:r * s * s].view(r, s, s)
+    rows = hinv.new_empty(s, m)
+    for a, k, o in zip(hinv, keep, out):
+        torch.index_select(a, 0, k, out=rows)
+        torch.index_select(rows, 1, k, out=o)
     return out
 
 
+def _pending_limit(remaining: int) -> int:
+    """Downdates to collect before applying them: remaining/8 within [PENDING_MIN, PENDING]. The
+    GEMM is quicker per flop the more it applies at once, and skips the slots that died meanwhile;
+    but every step corrects its rows by all pending downdates, a memory-bound pass over them."""
+    return min(PENDING, max(PENDING_MIN, remaining // 8))
+
+
 def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy OBS on a block of rows: w [r, d], hinv [r, d, d] (consumed). Downdates are collected
-    in `pend` (H^-1 = hinv - pend^T pend) and applied as one GEMM every PENDING removals, when dead
-    slots are also dropped once they are 1/4 of the matrix, so the work shrinks with the rows."""
+    """Greedy OBS on a block of rows: w [r, d], hinv [r, d, d] (contiguous; consumed, its storage
+    reused). Downdates are collected in `pend` (H^-1 = hinv - pend^T pend) and applied as one GEMM
+    every `_pending_limit` removals, when dead slots are also dropped once they are 1/COMPACT of the
+    matrix, so the work shrinks with the rows."""
     r, d = w.shape
     dev = w.device
-    hinv = hinv.contiguous()  # row gathers below go through a flat view
     diag = torch.diagonal(hinv, dim1=1, dim2=2).clone()  # always current
     pend = torch.empty(r, PENDING, d, dtype=w.dtype, device=dev)
     cols = torch.arange(d, device=dev).expand(r, d).clone()  # original input of each compacted slot
@@ -160,10 +176,10 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
     done, m, p = 0, d, 0
     while done < d:
         g = min(max(1, int((d - done) * group_frac)), d - done)
-        if p + g > PENDING:
-            if 4 * (m - (d - done)) >= m:  # compact first, so the downdate skips the dead slots
+        if p + g > _pending_limit(d - done):
+            if COMPACT * (m - (d - done)) >= m:  # compact first, so the downdate skips the dead slots
                 keep = torch.argsort((~alive).to(torch.int8), dim=1, stable=True)[:, :d - done]
-                hinv = _gather2(hinv, keep)
+                hinv = _compact(hinv, keep)
                 pend[:, :p, :d - done] = pend[:, :p, :m].gather(2, keep[:, None, :].expand(r, p, d - done))
                 w, diag, cols, alive = (t.gather(1, keep) for t in (w, diag, cols, alive))
                 m = d - done
@@ -174,14 +190,15 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
         # rows Q of the (symmetric, contiguous) stale H^-1 [r, g, m], as whole-row copies
         ct = hinv.view(r * m, m).index_select(0, (batch * m + q).view(-1)).view(r, g, m)
         if p:
-            ct -= pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2) @ pend[:, :p, :m]
+            ct.baddbmm_(pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2), pend[:, :p, :m],
+                        alpha=-1)
         hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().cpu().numpy()  # H^-1[Q, Q]
         linv = np.linalg.inv(np.linalg.cholesky(hqq))  # tiny g x g: numpy is far quicker than torch
         z = (linv @ w.gather(1, q).double().cpu().numpy()[:, :, None])[:, :, 0]
-        bt = torch.from_numpy(linv).to(dev, w.dtype) @ ct  # H^-1' = H^-1 - bt^T bt
-        w -= torch.bmm(torch.from_numpy(z).to(dev, w.dtype)[:, None], bt)[:, 0]
+        # H^-1' = H^-1 - bt^T bt, bt straight into its pending slot
+        bt = torch.bmm(torch.from_numpy(linv).to(dev, w.dtype), ct, out=pend[:, p:p + g, :m])
+        w[:, None].baddbmm_(torch.from_numpy(z).to(dev, w.dtype)[:, None], bt, alpha=-1)
         diag -= (bt * bt).sum(1)
-        pend[:, p:p + g, :m] = bt
         p += g
         alive.scatter_(1, q, False)
         w.scatter_(1, q, 0.0)  # earlier dead slots may drift by rounding: nothing reads them (score: inf)
@@ -208,8 +225,9 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     w_all = torch.as_tensor(np.asarray(weight, np.float64), device=dev)
     n_rows, d = w_all.shape
     group = np.zeros(n_rows, np.int64) if group is None else np.asarray(group)
-    # cast once, before the per-row copies (float64 copies of a block would take twice its memory)
-    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev))).to(dtype)
+    # cast once, before the per-row copies (float64 copies of a block would take twice its memory);
+    # cholesky_inverse returns column-major matrices, and a block's transposing copy took a quarter of its trace
+    hinv0 = torch.cholesky_inverse(torch.linalg.cholesky(torch.as_tensor(hess, device=dev))).to(dtype).contiguous()
     order = np.empty((n_rows, d), np.int64)
     loss = np.zeros((n_rows, d + 1))
     outer = torch.get_num_threads()
@@ -217,11 +235,16 @@ def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = N
     workers, inner, blocks = thread_plan(n_rows, d, itemsize, (threads or outer) if dev.type == "cpu" else 1,
                                          memory_budget(dev))
 
+    scratch = threading.local()  # per worker, one block's matrices reused: fresh ones cost 4x the copy in page faults
+
     def run(rows):
         torch.set_num_threads(inner)  # MKL's and OpenMP's thread counts are per calling thread
+        if not hasattr(scratch, "hinv"):
+            scratch.hinv = torch.empty(max(map(len, blocks)) * d * d, dtype=dtype, device=dev)
+        hinv = scratch.hinv[:len(rows) * d * d].view(len(rows), d, d)
+        torch.index_select(hinv0, 0, torch.as_tensor(group[rows], device=dev), out=hinv)
         sel = torch.as_tensor(rows, device=dev)
-        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv0[torch.as_tensor(group[rows], device=dev)],
-                                               group_frac)
+        order[rows], loss[rows] = _trace_block(w_all[sel].to(dtype), hinv, group_frac)
 
     torch.set_num_threads(inner)
     try:

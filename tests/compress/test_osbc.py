@@ -97,7 +97,9 @@ def test_float32_trace_follows_float64(rng):
 
 def test_lazy_downdates_and_compaction_leave_the_trace_unchanged(rng, monkeypatch):
     _, hess, w = layer_problem(rng, d=40, rows=3, samples=40)
-    eager = osbc.obs_trace(w, hess, group_frac=1 / 10)  # 40 < PENDING removals: no batched downdate at all
+    monkeypatch.setattr(osbc, "PENDING_MIN", 64)
+    monkeypatch.setattr(osbc, "PENDING", 64)
+    eager = osbc.obs_trace(w, hess, group_frac=1 / 10)  # 40 < 64 removals: no batched downdate at all
     monkeypatch.setattr(osbc, "PENDING", 4)  # a downdate every 4 removals, and compactions
     lazy = osbc.obs_trace(w, hess, group_frac=1 / 10)
     assert np.array_equal(lazy.order, eager.order)

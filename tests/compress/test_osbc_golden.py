@@ -26,9 +26,9 @@ def removal_loss(w: np.ndarray, hinv: np.ndarray, removed: np.ndarray) -> float:
 
 
 def test_long_rows_stay_exact_after_the_trace_compacts(rng):
-    # d > PENDING: after 128 one-at-a-time removals the pending downdates are applied and the dead
-    # slots (more than a quarter) dropped, so the rest of the trace runs on gathered matrices.
-    d = osbc.PENDING + 72
+    # d > PENDING_MIN: every PENDING_MIN one-at-a-time removals the pending downdates are applied, and
+    # the dead slots dropped every other time, so most of the trace runs on compacted matrices.
+    d = 4 * osbc.PENDING_MIN + 72
     a = rng.normal(size=(3 * d, d))
     hess = a.T @ a / (3 * d) + 0.1 * np.eye(d)
     w = rng.normal(size=d)
@@ -36,9 +36,9 @@ def test_long_rows_stay_exact_after_the_trace_compacts(rng):
     assert trace.order.dtype == np.int64
     order, hinv = trace.order[0], np.linalg.inv(hess)
     assert sorted(order) == list(range(d))
-    for k in (1, osbc.PENDING, osbc.PENDING + 1, osbc.PENDING + 2, d - 1, d):
+    for k in range(1, d + 1):
         assert np.isclose(trace.loss[0, k], removal_loss(w, hinv, order[:k]), rtol=1e-7, atol=1e-9), k
-    for k in (osbc.PENDING, osbc.PENDING + 1):  # the greedy choice right after the compaction
+    for k in range(1, d):  # the greedy choice at every step, before and after each compaction
         # With Q removed and the kept set K re-fitted (w'_K = w_K + H_KK^-1 H_KQ w_Q), removing j next
         # costs w'_j^2 / (2 [H_KK^-1]_jj): the chosen input must cost the least.
         q, kept = order[:k], np.setdiff1d(np.arange(d), order[:k])
