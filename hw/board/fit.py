@@ -32,7 +32,9 @@ from hw.gateware.uart import FIFO_DEPTH, word_layout
 # (1074..2207 LCs, docs/build.md): UART bridge and first layer, then each further layer.
 LUT_BASE = 700
 LUT_LAYER = 450
-LUT_LANE = 150  # per layer and lane beyond the first: a read-modify-write adder, a neuron pipeline, muxes
+# Per layer and lane beyond the first (a read-modify-write, a neuron pipeline, the slot and spike
+# muxes): 140..350 in the iCEBreaker builds of 2-layer nets at 2 and 4 lanes (docs/build.md).
+LUT_LANE = 250
 LUT_SPREAD = 0.4  # coarse: the layer's width, storage and parameter ROMs move it by tens of percent
 MAX_CHOICES = 10  # the largest memories `place` considers for SPRAM (2^10 subsets at most)
 
