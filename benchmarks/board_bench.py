@@ -11,9 +11,10 @@ clock (but for tRES1, 3 us at each benchmark start), so the rate at a clock f is
 
 Per sample it prints the board's cycles (BENCH to result: flash reads included) beside what could
 bound them: the core's cycles (the STEP replies' count) split into layer 0's accumulate phase
-(its synapse walk, hw.gateware.perf) and the rest (neuron passes, later layers, latency), and the
+(its synapse walk, hw.gateware.perf) and the rest (neuron passes, later layers, latency), the
 flash: the sample block's bytes at the read width's clocks per byte (hw/gateware/flash.py:
-`--flash-width`, by default the widest the board's flash pins allow, 4 on the iCEBreaker).
+`--flash-width`, by default the widest the board's flash pins allow, 4 on the iCEBreaker), and the
+pace at which the bridge feeds the block's words into its decoder (uart.BENCH_CLOCKS_PER_WORD).
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
 
 def main(argv=None) -> int:
     from hw.gateware.flash import WIDTHS, clocks_per_byte
+    from hw.gateware.uart import BENCH_CLOCKS_PER_WORD
     from sim.artifact import ArtifactError, load
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.board_bench", description=__doc__.splitlines()[0])
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
     core = r.core_cycles.mean()
     per_byte = clocks_per_byte(m["flash_width"])
     flash = per_byte * m["block_bytes"] / n
+    feed = BENCH_CLOCKS_PER_WORD * m["block_bytes"] / 2 / n
     shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
     print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}; "
           f"lanes {m['lanes']}), "
@@ -95,9 +98,10 @@ def main(argv=None) -> int:
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
           f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
           f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {per_byte} clocks/B, "
-          f"{m['flash_width']} bits per SCK)")
-    bound = "the core" if core >= flash else "the flash reads"
-    print(f"bound by {bound}: board cycles are {board_cycles / max(core, flash):.2f}x the larger of core and flash")
+          f"{m['flash_width']} bits per SCK) | decoder feed {feed:,.0f} ({BENCH_CLOCKS_PER_WORD} clocks/word)")
+    bounds = {"the core": core, "the flash reads": flash, "the decoder feed": feed}
+    bound = max(bounds, key=bounds.get)
+    print(f"bound by {bound}: board cycles are {board_cycles / bounds[bound]:.2f}x the largest of core, flash and feed")
     for mhz in args.fmax_mhz:
         sps = mhz * 1e6 / board_cycles
         print(f"at {mhz:g} MHz: {sps:,.1f} samples/s, {1e6 / sps:,.1f} us/sample")

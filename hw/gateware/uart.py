@@ -186,6 +186,9 @@ class WordDecoder(wiring.Component):
 
 
 FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
+# The benchmark's pace into the word decoder, whatever the flash delivers: a byte per block expansion
+# (BLOCK_BITS + 1 clocks), and one clock to take the next sample block word (_BenchState).
+BENCH_CLOCKS_PER_WORD = 2 * (P.BLOCK_BITS + 1) + 1
 
 
 class Reply(enum.Enum, shape=2):
