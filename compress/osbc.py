@@ -159,6 +159,17 @@ def _pending_limit(remaining: int) -> int:
     return min(PENDING, max(PENDING_MIN, remaining // 8))
 
 
+def _inverse_factor(hqq: np.ndarray) -> np.ndarray:
+    """L^-1 with L L^T = hqq, for a batch of tiny g x g blocks (numpy is far quicker than torch here).
+    1 x 1 by hand: g = 1 in the last 2/group_frac steps, where numpy's batched Cholesky costs more
+    than the step's arithmetic."""
+    if hqq.shape[-1] > 1:
+        return np.linalg.inv(np.linalg.cholesky(hqq))
+    if not (hqq > 0).all():
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+    return 1 / np.sqrt(hqq)
+
+
 def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tuple[np.ndarray, np.ndarray]:
     """Greedy OBS on a block of rows: w [r, d], hinv [r, d, d] (contiguous; consumed, its storage
     reused). Downdates are collected in `pend` (H^-1 = hinv - pend^T pend) and applied as one GEMM
@@ -169,23 +180,23 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
     diag = torch.diagonal(hinv, dim1=1, dim2=2).clone()  # always current
     pend = torch.empty(r, PENDING, d, dtype=w.dtype, device=dev)
     cols = torch.arange(d, device=dev).expand(r, d).clone()  # original input of each compacted slot
-    alive = torch.ones(r, d, dtype=torch.bool, device=dev)
+    dead = torch.zeros(r, d, dtype=torch.bool, device=dev)
     batch = torch.arange(r, device=dev)[:, None]
     order = np.empty((r, d), np.int64)
-    loss = np.zeros((r, d + 1))
+    gain = np.empty((r, d))  # z^2 per removal: twice the loss it adds
     done, m, p = 0, d, 0
     while done < d:
         g = min(max(1, int((d - done) * group_frac)), d - done)
         if p + g > _pending_limit(d - done):
             if COMPACT * (m - (d - done)) >= m:  # compact first, so the downdate skips the dead slots
-                keep = torch.argsort((~alive).to(torch.int8), dim=1, stable=True)[:, :d - done]
+                keep = torch.argsort(dead.to(torch.int8), dim=1, stable=True)[:, :d - done]
                 hinv = _compact(hinv, keep)
                 pend[:, :p, :d - done] = pend[:, :p, :m].gather(2, keep[:, None, :].expand(r, p, d - done))
-                w, diag, cols, alive = (t.gather(1, keep) for t in (w, diag, cols, alive))
+                w, diag, cols, dead = (t.gather(1, keep) for t in (w, diag, cols, dead))
                 m = d - done
             hinv.baddbmm_(pend[:, :p, :m].transpose(1, 2), pend[:, :p, :m], alpha=-1)
             p = 0
-        score = (w * w / diag).masked_fill(~alive, float("inf"))
+        score = (w * w).div_(diag).masked_fill_(dead, float("inf"))
         q = torch.topk(score, g, dim=1, largest=False, sorted=True).indices  # [r, g]
         # rows Q of the (symmetric, contiguous) stale H^-1 [r, g, m], as whole-row copies
         ct = hinv.view(r * m, m).index_select(0, (batch * m + q).view(-1)).view(r, g, m)
@@ -193,19 +204,20 @@ def _trace_block(w: torch.Tensor, hinv: torch.Tensor, group_frac: float) -> tupl
             ct.baddbmm_(pend[:, :p, :m].gather(2, q[:, None, :].expand(r, p, g)).transpose(1, 2), pend[:, :p, :m],
                         alpha=-1)
         hqq = ct.gather(2, q[:, None, :].expand(r, g, g)).double().cpu().numpy()  # H^-1[Q, Q]
-        linv = np.linalg.inv(np.linalg.cholesky(hqq))  # tiny g x g: numpy is far quicker than torch
+        linv = _inverse_factor(hqq)
         z = (linv @ w.gather(1, q).double().cpu().numpy()[:, :, None])[:, :, 0]
         # H^-1' = H^-1 - bt^T bt, bt straight into its pending slot
-        bt = torch.bmm(torch.from_numpy(linv).to(dev, w.dtype), ct, out=pend[:, p:p + g, :m])
+        lt = torch.from_numpy(linv).to(dev, w.dtype)  # a one-row bmm into a strided slot is slower than mul
+        bt = torch.mul(lt, ct, out=pend[:, p:p + 1, :m]) if g == 1 else torch.bmm(lt, ct, out=pend[:, p:p + g, :m])
         w[:, None].baddbmm_(torch.from_numpy(z).to(dev, w.dtype)[:, None], bt, alpha=-1)
         diag -= (bt * bt).sum(1)
         p += g
-        alive.scatter_(1, q, False)
+        dead.scatter_(1, q, True)
         w.scatter_(1, q, 0.0)  # earlier dead slots may drift by rounding: nothing reads them (score: inf)
         order[:, done:done + g] = cols.gather(1, q).cpu().numpy()
-        loss[:, done + 1:done + g + 1] = loss[:, done, None] + np.cumsum(z ** 2, 1) / 2
+        gain[:, done:done + g] = z * z
         done += g
-    return order, loss
+    return order, np.pad(np.cumsum(gain, 1) / 2, ((0, 0), (1, 0)))
 
 
 def obs_trace(weight: np.ndarray, hess: np.ndarray, group: np.ndarray | None = None, *,

@@ -25,6 +25,16 @@ def removal_loss(w: np.ndarray, hinv: np.ndarray, removed: np.ndarray) -> float:
     return float(wq @ np.linalg.solve(hinv[np.ix_(removed, removed)], wq) / 2) if removed.size else 0.0
 
 
+def test_inverse_factor_by_hand():
+    # 1 x 1 pivots by hand, larger blocks through numpy's Cholesky; both refuse a block that is not PD
+    assert osbc._inverse_factor(np.array([[[4.0]], [[0.25]]])).ravel().tolist() == [0.5, 2.0]
+    # [[4, 2], [2, 5]] = L L^T with L = [[2, 0], [1, 2]], whose inverse is [[1/2, 0], [-1/4, 1/2]]
+    np.testing.assert_allclose(osbc._inverse_factor(np.array([[[4.0, 2.0], [2.0, 5.0]]]))[0], [[0.5, 0], [-0.25, 0.5]])
+    for bad in (np.array([[[4.0]], [[0.0]]]), np.array([[[1.0, 2.0], [2.0, 1.0]]])):
+        with pytest.raises(np.linalg.LinAlgError):
+            osbc._inverse_factor(bad)
+
+
 def test_long_rows_stay_exact_after_the_trace_compacts(rng):
     # d > PENDING_MIN: every PENDING_MIN one-at-a-time removals the pending downdates are applied, and
     # the dead slots dropped every other time, so most of the trace runs on compacted matrices.
