@@ -162,7 +162,7 @@ def issue_comparison(args, device: torch.device, threads: int) -> tuple[np.ndarr
         ((q, s),), t_q = timed(comp.quantise, fitted, keeps, 4)
         row(f"{method} dense 4 bit", t_mask + t_fit + t_q, comp, q * s[:, None])
     comp = Compressor(layers, calib, "osbc", device=device, threads=threads, progress=False)
-    _, t_trace = timed(lambda: comp.traces)
+    _, t_trace = timed(comp.compute_traces)
     table.add("osbc OBS traces (all rows, all sparsities)", t_trace)
     for sparsity, bits in PRUNED:
         keeps, t_mask = timed(comp.masks, sparsity)
@@ -187,7 +187,7 @@ def nmnist_tables(args, device: torch.device, threads: int) -> None:
                   "membrane loss relative to the dense layer's:", device)
     comp = Compressor(float_layers(model)[:1], one, "osbc", device=device, threads=threads, progress=False)
     readouts(comp, layer, DENSE)
-    layer.add("OBS traces (all rows, all sparsities)", timed(lambda: comp.traces)[1])
+    layer.add("OBS traces (all rows, all sparsities)", timed(comp.compute_traces)[1])
     readouts(comp, layer, PRUNED)
     del comp
 
@@ -195,7 +195,7 @@ def nmnist_tables(args, device: torch.device, threads: int) -> None:
     net.add(f"calibration (forward pass + Hessians, {args.calib} x T={args.steps})", t_calib)
     comp = Compressor(float_layers(model), calib, "osbc", device=device, threads=threads, progress=False)
     readouts(comp, net, DENSE)
-    net.add("OBS traces, both layers", timed(lambda: comp.traces)[1])
+    net.add("OBS traces, both layers", timed(comp.compute_traces)[1])
     readouts(comp, net, PRUNED)
 
 
@@ -241,8 +241,8 @@ def main(argv=None) -> None:
             print("\nOBS traces of issue 12's layer by CPU threads:\n\n| threads | wall s | CPU s |\n|---|---|---|",
                   flush=True)
             for n in args.threads:  # the largest count's time is the one above
-                took = t_trace if n == threads else timed(lambda: Compressor(
-                    layers, calib, "osbc", device=device, threads=n, progress=False).traces)[1]
+                took = t_trace if n == threads else timed(Compressor(
+                    layers, calib, "osbc", device=device, threads=n, progress=False).compute_traces)[1]
                 print(f"| {n} | {took[0]:.1f} | {took[1]:.1f} |", flush=True)
     if "nmnist" in args.recipe:
         nmnist_tables(args, device, threads)

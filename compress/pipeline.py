@@ -86,13 +86,17 @@ class Compressor:
                 for k, (w, h) in enumerate(progress_bar(list(zip(self.start, self.hess)), unit="layer",
                                                         desc=f"{method} OBS traces", disable=not progress))]
 
-    @property
-    def traces(self) -> list[osbc.Trace] | None:
-        """The OBS removal traces of osbc/obc, computed on first use: the costly part, which a dense
-        read-out (sparsity 0) does not need."""
+    def compute_traces(self) -> list[osbc.Trace] | None:
+        """The OBS removal traces of osbc/obc (None for the other methods), computed now unless they
+        were already: the costly part, which a dense read-out (sparsity 0) does not need."""
         if self._traces is None and self.hess is not None:
             self._traces = self._trace_all()
         return self._traces
+
+    @property
+    def traces(self) -> list[osbc.Trace] | None:
+        """`compute_traces()`: computed on first use."""
+        return self.compute_traces()
 
     def masks(self, sparsity: float) -> list[np.ndarray]:
         """Keep-masks bool [n_out, n_in] per layer hitting the allocated counts exactly."""

@@ -167,3 +167,15 @@ def test_dense_readout_needs_no_traces(small, monkeypatch):
     assert all(keep.all() for keep in comp.masks(0.0))
     art, reports = comp.compress(0.0, 4, steps=12)
     assert len(art.layers) == 2 and all(r.loss_pruned < 1e-12 and 0 < r.loss_quantised < 0.05 for r in reports)
+
+
+def test_traces_are_computed_once_on_request(small, monkeypatch):
+    _, layers, calib = small
+    comp = Compressor(layers, calib, "osbc", progress=False)
+    calls = []
+    trace = osbc.obs_trace
+    monkeypatch.setattr(osbc, "obs_trace", lambda *a, **k: calls.append(1) or trace(*a, **k))
+    traces = comp.compute_traces()
+    assert len(calls) == len(layers) and [t.order.shape for t in traces] == [fl.weight.shape for fl in layers]
+    assert comp.compute_traces() is traces and comp.traces is traces and len(calls) == len(layers)
+    assert Compressor(layers, calib, "magnitude", progress=False).compute_traces() is None
