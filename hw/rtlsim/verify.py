@@ -23,6 +23,7 @@ from sim.artifact import ArtifactError, load
 from data import DATASETS, spikes_for
 
 from hw.gateware import perf
+from hw.gateware.lanes import LANES
 from hw.gateware.plan import STORAGES, GeneratorError
 
 from . import cosim
@@ -42,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--chunk", type=int, default=10, help="samples per simulator launch (default 10)")
     p.add_argument("--stall", type=float, default=0.0, help="probability the output is not ready in a cycle")
     p.add_argument("--storage", choices=STORAGES, default="auto", help="weight storage per layer (default auto)")
+    p.add_argument("--lanes", type=int, choices=LANES, default=1, help="synapses accumulated per clock (default 1)")
     add_quiet_option(p)
     args = p.parse_args(argv)
     if args.samples < 1:
@@ -53,13 +55,13 @@ def parse_args(argv=None):
     return args
 
 
-def verify(art, counts, simulator, chunk=10, stall=0.0, storage="auto"):
+def verify(art, counts, simulator, chunk=10, stall=0.0, storage="auto", lanes=1):
     """(hardware spikes per layer [T, B, n], cycles [T, B]) over all samples, with a progress bar."""
     runs = []
     for start in progress(range(0, counts.shape[1], chunk), unit="chunk",
                           desc=f"{simulator} RTL, {counts.shape[1]} samples in chunks of {chunk}"):
         runs.append(cosim.simulate(art, counts[:, start:start + chunk], simulator, stall=stall, seed=start,
-                                    storage=storage))
+                                    storage=storage, lanes=lanes))
     spikes = [np.concatenate([r.spikes[k] for r in runs], axis=1) for k in range(len(art.layers))]
     return cosim.HwRun(spikes, np.concatenate([r.cycles for r in runs], axis=1))
 
@@ -115,13 +117,14 @@ class VerifyReport:
         return html_table(["", "value"], rows, f"{self.simulator}: {self.samples} samples x {self.steps} steps")
 
 
-def check(art, counts, labels, simulator="verilator", chunk=10, stall=0.0, storage="auto") -> VerifyReport:
+def check(art, counts, labels, simulator="verilator", chunk=10, stall=0.0, storage="auto",
+          lanes=1) -> VerifyReport:
     """Simulate the RTL of `art` on counts int [T, B, n_in] and compare it with sim.reference."""
     if counts.shape[-1] != art.n_in:
         raise ValueError(f"dataset: {counts.shape[-1]} input features, but the artifact expects {art.n_in}")
     ref = reference.run(art, counts)
     runner.check_simulator(simulator)
-    hw = verify(art, counts, simulator, chunk, stall, storage)
+    hw = verify(art, counts, simulator, chunk, stall, storage, lanes)
     wrong = sum(int((r != h).sum()) for r, h in zip(ref.spikes, hw.spikes))
     total = sum(r.size for r in ref.spikes)
     samples_ok = np.all([np.all(r == h, axis=(0, 2)) for r, h in zip(ref.spikes, hw.spikes)], axis=0).sum()
@@ -130,7 +133,7 @@ def check(art, counts, labels, simulator="verilator", chunk=10, stall=0.0, stora
                         spikes_equal=total - wrong, samples_identical=int(samples_ok),
                         hw_accuracy=float(np.mean(hw_classes == labels)),
                         reference_accuracy=float(np.mean(ref.classes == labels)), cycles=hw.cycles,
-                        model_bounds=perf.step_cycles(art, counts, storage) if stall == 0 else None,
+                        model_bounds=perf.step_cycles(art, counts, storage, lanes=lanes) if stall == 0 else None,
                         mismatch=cosim.first_mismatch(ref.spikes, hw))
 
 
@@ -140,7 +143,7 @@ def main(argv=None) -> int:
         art = load(args.artifact)
         counts, labels = spikes_for(art, args.dataset, "test", steps=args.steps, seed=args.seed, limit=args.samples,
                                     data=args.data)
-        result = check(art, counts, labels, args.simulator, args.chunk, args.stall, args.storage)
+        result = check(art, counts, labels, args.simulator, args.chunk, args.stall, args.storage, args.lanes)
     except (ArtifactError, GeneratorError, ValueError, OSError, RuntimeError, reference.BoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
