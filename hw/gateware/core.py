@@ -52,7 +52,6 @@ class Core(wiring.Component):
 
     def __init__(self, art: Artifact, storage: str = "auto", spram=(), spram_cells: bool | None = None,
                  lanes: int = 1):
-        self.lanes = lanes
         self.in_width = self.plans[0].in_width
         self.out_width = self.plans[-1].out_width
         self.image_words = len(spram_image(self.plans))

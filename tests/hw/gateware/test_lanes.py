@@ -3,13 +3,15 @@ the cycle model exact per lane count."""
 import numpy as np
 import pytest
 
+import boards
+from hw.board import fit
 from hw.gateware import lanes, perf
 from hw.gateware.core import GeneratorError
-from hw.gateware.plan import plan, plan_layer
+from hw.gateware.plan import SPRAM_DEPTH, plan, plan_layer, spram_image
 from hw.rtlsim import runner
 from random_nets import random_counts, torture_net
 from sim import reference, storage
-from sim.artifact import Artifact
+from sim.artifact import Artifact, Layer
 from sim.testing import random_layer
 from test_core import check
 
@@ -103,17 +105,27 @@ def test_lanes_cut_the_walk():
     for L in lanes.LANES:
         assert layer.nnz / L <= words[L] <= layer.nnz
     assert words[4] < words[2] < words[1]
-    assert [p.lanes for p in plan(Artifact.create([layer, layer.__class__.from_dense(
+    assert [p.lanes for p in plan(Artifact.create([layer, Layer.from_dense(
         np.ones((4, 256)), w_bits=2, theta=1, leak_b=128)], steps=2), lanes=4)] == [4, 4]
+
+
+def test_words_wider_than_64_bits():
+    """16 384 neurons over 4 lanes at 8 bits: 4 slots of 12 + 8 bits, Python ints past 64 bits, also
+    in the SPRAM image."""
+    layer = random_layer(np.random.default_rng(3), 5, 1 << 14, density=0.002, w_bits=8, reset="subtract")
+    enc = lanes.encode(layer, "csr", 4)
+    assert enc.syn_width == 80 and max(enc.synapses) >> 64
+    assert np.array_equal(lanes.decode(enc, 5, 1 << 14, 8, 4), layer.dense())
+    plans = plan(Artifact.create([layer], steps=2), spram="all", lanes=4)
+    image = spram_image(plans)
+    words = [sum(int(image[(plans[0].spram["synapses"] + c) * SPRAM_DEPTH + a]) << (16 * c) for c in range(5))
+             for a in range(len(plans[0].synapses))]
+    assert words == plans[0].synapses
 
 
 def test_fit_check_takes_the_most_lanes_that_fit():
     """Dense 20000 x 5 at 8 bits on the ULX3S-12F: 4 lanes pad 5 neurons to 8 and need more block RAM
     than the board has (refused, naming what it needs); auto falls back to the most that fit."""
-    import boards
-    from hw.board import fit
-    from sim.artifact import Layer
-
     w = np.random.default_rng(0).integers(1, 128, (5, 20000))
     art = Artifact.create([Layer.from_dense(w, w_bits=8, theta=1000, leak_b=128)], steps=2)
     board = boards.get("ulx3s-12f")
