@@ -11,6 +11,10 @@ Per step the layer is in one of three phases:
 * FLUSH: forward the END (or CLEAR) beat that closed the step.
 
 A CLEAR runs the same pass with V forced to 0 and no spikes: the RAM returns to its reset contents.
+
+With `plan.lanes` = L > 1 (hw/gateware/lanes.py) the membranes are L banks (neuron n: word n // L of
+bank n % L), each synapse word carries L slots, one read-modify-write per bank; the pass reads L
+neurons per clock and sends their spikes one per clock, holding the group while more are left.
 """
 from __future__ import annotations
 
@@ -74,7 +78,8 @@ class LifLayer(wiring.Component):
     `plan` (`in_width`, `out_width`). Memories: `synapses` (`plan.synapses` words, sim/storage.py),
     `rows` (CSR and delta, `offset | length << off_width` per input), `coarse` (one pointer per
     2^group_bits rows, when the plan has them), `membrane` (`n_out` × `v_width`, signed, holding
-    the next step's base) and `params` (only when θ, bias or β differ between neurons).
+    the next step's base; with L lanes `membrane0..` of `bank_depth` words) and `params` (only when
+    θ, bias or β differ between neurons; with lanes one word per bank address for its L neurons).
     `synapses` and `rows` are SPRAM (hw/gateware/spram.py) where `plan.spram` says so; the layer
     then has a `load` port (`load_width`-bit image addresses) that writes them at boot.
     """
@@ -143,7 +148,7 @@ class LifLayer(wiring.Component):
                 m.d.comb += [coarse_r.addr.eq(self.events.payload.addr >> p.group_bits), coarse_r.en.eq(s.fetch)]
                 row_start = (coarse_r.data + row_start)[:pw]
             row_end = row_start + rows_r.data[ofs:]
-        else:  # dense: row j is words j·n_out .. (j+1)·n_out - 1
+        else:  # dense: row j is words j·D .. (j+1)·D - 1, D = ceil(n_out / L)
             row_start, row_end = Signal(pw), Signal(pw)
             with m.If(s.fetch):
                 m.d.sync += [row_start.eq(self.events.payload.addr * p.bank_depth),
