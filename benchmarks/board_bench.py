@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
           f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
           f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {per_byte} clocks/B, "
-          f"{m['flash_width']} bits per SCK) | decoder feed {feed:,.0f} ({BENCH_CLOCKS_PER_WORD} clocks/word)")
+          f"{m['flash_width']} bit/SCK) | decoder feed {feed:,.0f} ({BENCH_CLOCKS_PER_WORD} clocks/word)")
     bounds = {"the core": core, "the flash reads": flash, "the decoder feed": feed}
     bound = max(bounds, key=bounds.get)
     print(f"bound by {bound}: board cycles are {board_cycles / bounds[bound]:.2f}x the largest of core, flash and feed")
