@@ -98,7 +98,7 @@ def compress(model, counts, *, method: str = "osbc", sparsity: float = 0.9, bits
                       device=compressor_options.get("device"))  # the Hessians where the compressor works
     comp = Compressor(layers, calib, method, allocation=allocation, damp=damp, progress=progress, **compressor_options)
     if sparsity > 0:
-        comp.traces  # computed on first use: the costly phase, with its own bar, before the read-out's
+        comp.compute_traces()  # the costly phase, with its own bar, before the read-out's
     with step(f"{method}: masks, refit and {bits}-bit quantisation at sparsity {sparsity:g}", disable=not progress):
         return comp.compress(sparsity, bits, steps=counts.shape[0] if steps is None else steps,
                              input_max_count=max(1, int(counts.max(initial=0))) if input_max_count is None

@@ -309,7 +309,7 @@ def _run(args) -> int:
     t0 = time.perf_counter()
     comp = Compressor(float_layers(model), calibrate(model, counts, progress=not quiet), args.method,
                       progress=not quiet)
-    comp.traces  # the OBS traces, when the method has them, now: the timings below leave them out
+    comp.compute_traces()  # the OBS traces, when the method has them, now: the timings below leave them out
     traced = time.perf_counter()
     if auto:
         art, reports = auto_bits(comp, args.sparsity, args.max_loss, **shape, meta=meta)
