@@ -217,5 +217,5 @@ def test_event_mnist_net_boots_on_the_icebreaker_placement_and_matches_reference
     expected = run(art, counts).spikes[-1].transpose(1, 0, 2)
     assert expected.any()
     np.testing.assert_array_equal(got["spikes"], expected)
-    assert abs(got["cycles"] - boot_cycles(top.loader.n_words, CLOCK_HZ)) <= 8, got["cycles"]
+    assert abs(got["cycles"] - boot_cycles(top.loader.n_words, CLOCK_HZ, board.FLASH_WIDTH)) <= 8, got["cycles"]
     assert_bench_matches_reference(got["bench"], art, counts, block, top.bridge.info.fifo_depth, spram)
