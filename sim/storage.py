@@ -169,8 +169,10 @@ def cheapest(sizes: dict[str, int]) -> str:
     return min(ENCODINGS, key=sizes.__getitem__)
 
 
-def _rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_width: int, gap_width: int = 0,
-           group_bits: int | None = None) -> Encoded:
+def rowed(encoding: str, layer, words: np.ndarray, lengths: np.ndarray, syn_width: int, gap_width: int = 0,
+          group_bits: int | None = None) -> Encoded:
+    """The layout of synapse `words` stored row after row (`lengths` words per input row), with the
+    row memory (and coarse pointers: `group_bits`, default the fewest bits) that finds them."""
     rows = _best_rows(lengths) if group_bits is None else _row_layout(lengths, group_bits)
     return Encoded(encoding, words if len(words) else np.zeros(1, np.int64), syn_width, lengths,
                    rows.offsets | lengths << rows.off_width, rows.ptr_width, rows.len_width, gap_width,
@@ -189,7 +191,7 @@ def encode(layer, encoding: str, gap_width: int | None = None, group_bits: int |
     if encoding == "csr":
         idx_width = _bits(layer.n_out - 1)
         words = layer.idx | (layer.val & w_mask) << idx_width
-        return _rowed("csr", layer, words, np.diff(layer.ptr), idx_width + layer.w_bits, group_bits=group_bits)
+        return rowed("csr", layer, words, np.diff(layer.ptr), idx_width + layer.w_bits, group_bits=group_bits)
     if encoding == "delta":
         d = best_gap_width(layer) if gap_width is None else gap_width
         skips = _skips(layer)
@@ -197,7 +199,7 @@ def encode(layer, encoding: str, gap_width: int | None = None, group_bits: int |
         words = np.full(layer.nnz + int(escapes.sum()), (1 << d) - 1, np.int64)  # escapes: largest skip, weight 0
         at = np.cumsum(escapes + 1) - 1  # each synapse after its escapes
         words[at] = (skips - (escapes << d)) | (layer.val & w_mask) << d
-        return _rowed("delta", layer, words, _delta_lengths(layer, skips, d), d + layer.w_bits, d, group_bits)
+        return rowed("delta", layer, words, _delta_lengths(layer, skips, d), d + layer.w_bits, d, group_bits)
     raise ValueError(f"storage: unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
 
 

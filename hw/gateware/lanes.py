@@ -87,7 +87,7 @@ def encode(layer, encoding: str, lanes: int) -> encodings.Encoded:
     rank[order] = np.arange(layer.nnz) - group_start[group[order]]
     slots = np.zeros((int(lengths.sum()), lanes), np.int64)
     slots[starts[row] + rank, bank] = (layer.idx // lanes) | (layer.val & w_mask) << aw
-    return encodings._rowed("csr", layer, _words(slots, aw + layer.w_bits), lengths, lanes * (aw + layer.w_bits))
+    return encodings.rowed("csr", layer, _words(slots, aw + layer.w_bits), lengths, lanes * (aw + layer.w_bits))
 
 
 def decode(enc: encodings.Encoded, n_in: int, n_out: int, w_bits: int, lanes: int) -> np.ndarray:
