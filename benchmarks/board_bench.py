@@ -14,7 +14,8 @@ bound them: the core's cycles (the STEP replies' count) split into layer 0's acc
 (its synapse walk, hw.gateware.perf) and the rest (neuron passes, later layers, latency), the
 flash: the sample block's bytes at the read width's clocks per byte (hw/gateware/flash.py:
 `--flash-width`, by default the widest the board's flash pins allow, 4 on the iCEBreaker), and the
-pace at which the bridge feeds the block's words into its decoder (uart.BENCH_CLOCKS_PER_WORD).
+clocks the bridge takes to feed the block's bytes into its decoder when nothing else makes it wait
+(uart.bench_feed_cycles: a block byte waits for the last one's expansion, other bytes do not).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
     import boards
     from hw.board import fit
     from hw.gateware.perf import walk_cycles
-    from hw.gateware.uart import FIFO_DEPTH
+    from hw.gateware.uart import FIFO_DEPTH, bench_feed_cycles
     from hw.link import bench, image, samples
     from hw.rtlsim import board
 
@@ -56,13 +57,12 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
     report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram, lanes)
     walk0 = walk_cycles(art.layers[0], top.bridge.core.plans[0], counts).sum(axis=0)  # [B]
     return {"report": report, "spram": spram, "lanes": lanes, "block_bytes": len(block), "flash_width": flash_width,
-            "walk0": walk0,
+            "walk0": walk0, "feed": bench_feed_cycles(samples.unpack(block), art.n_in),
             "seconds": time.monotonic() - started}
 
 
 def main(argv=None) -> int:
     from hw.gateware.flash import WIDTHS, clocks_per_byte
-    from hw.gateware.uart import BENCH_CLOCKS_PER_WORD
     from sim.artifact import ArtifactError, load
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.board_bench", description=__doc__.splitlines()[0])
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     core = r.core_cycles.mean()
     per_byte = clocks_per_byte(m["flash_width"])
     flash = per_byte * m["block_bytes"] / n
-    feed = BENCH_CLOCKS_PER_WORD * m["block_bytes"] / 2 / n
+    feed = m["feed"] / n
     shape = "-".join(str(x) for x in [art.n_in] + [layer.n_out for layer in art.layers])
     print(f"{shape} on the simulated board ({args.simulator}; SPRAM: {', '.join(m['spram']) or 'none'}; "
           f"lanes {m['lanes']}), "
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     print(f"per sample: board {board_cycles:,.0f} cycles | core {core:,.0f} (layer-0 accumulate "
           f"{m['walk0'].mean():,.0f}, passes and the rest {core - m['walk0'].mean():,.0f}) | "
           f"flash {flash:,.0f} ({m['block_bytes'] / n:,.0f} B at {per_byte} clocks/B, "
-          f"{m['flash_width']} bit/SCK) | decoder feed {feed:,.0f} ({BENCH_CLOCKS_PER_WORD} clocks/word)")
+          f"{m['flash_width']} bit/SCK) | decoder feed {feed:,.0f}")
     bounds = {"the core": core, "the flash reads": flash, "the decoder feed": feed}
     bound = max(bounds, key=bounds.get)
     print(f"bound by {bound}: board cycles are {board_cycles / bounds[bound]:.2f}x the largest of core, flash and feed")

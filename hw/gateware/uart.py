@@ -101,8 +101,11 @@ class Mode(enum.Enum, shape=2):
 class WordDecoder(wiring.Component):
     """Bytes of the self-synchronising host format -> event/command words (hw/link/protocol.py).
 
-    A bitmap block byte is expanded into one event per set bit, one per cycle: 7 cycles, done
-    before the next byte arrives (a UART byte takes 10 bits of >= 4 clocks each).
+    A bitmap block byte is expanded into one event per set bit, one per cycle: up to 7 cycles, done
+    before the next byte arrives (a UART byte takes 10 bits of >= 4 clocks each). A faster source
+    (the on-board benchmark) offers a byte only while `free`: for the byte on `bytes.payload`, the
+    expansion in progress will lose nothing (a block byte may come once the last set bit is being
+    sent, any other byte once none is left: it may send a word itself).
 
     Flags pulse for one cycle: `framing` (continuation byte without a head, a head that cuts a
     word short, or an unknown command), `overrun` (word lost: the output was not ready) and
@@ -116,6 +119,7 @@ class WordDecoder(wiring.Component):
         self.commands = commands
         super().__init__({"bytes": In(stream.Signature(8, always_ready=True)),
                           "words": Out(stream.Signature(word_layout(n_in, commands))),
+                          "free": Out(1), "pending": Out(range(P.BLOCK_BITS + 2)),
                           "framing": Out(1), "overrun": Out(1), "range": Out(1)})
 
     def elaborate(self, platform):
@@ -141,6 +145,9 @@ class WordDecoder(wiring.Component):
                 m.d.sync += [self.words.payload.event.eq(1), self.words.payload.value.eq(address),
                              self.words.valid.eq(1)]
 
+        block_byte = (mode == Mode.BLOCKS) & ~byte[7]
+        m.d.comb += [self.free.eq(Mux(block_byte, bits[1:] == 0, bits == 0)),
+                     self.pending.eq(sum(bits) + self.words.valid)]
         with m.If(bits.any()):
             m.d.sync += [bits.eq(bits >> 1), addr.eq(addr + 1)]
             with m.If(bits[0]):
@@ -186,9 +193,28 @@ class WordDecoder(wiring.Component):
 
 
 FIFO_DEPTH = 256  # host words buffered on the board: one iCE40 EBR (256 x 16) for up to 2^15 inputs
-# The benchmark's pace into the word decoder, whatever the flash delivers: a byte per block expansion
-# (BLOCK_BITS + 1 clocks), and one clock to take the next sample block word (_BenchState).
-BENCH_CLOCKS_PER_WORD = 2 * (P.BLOCK_BITS + 1) + 1
+
+
+def bench_feed_cycles(payload: bytes, n_in: int) -> int:
+    """Clocks the benchmark's feed (_BenchState) takes to hand the sample block's `payload` to the
+    word decoder when neither the flash nor the FIFO's room makes it wait, from taking the first
+    16-bit word to handing over the last byte: a clock to take each word, then its two bytes, each
+    only while the decoder is `free` (after a block byte with highest set bit h - 1, the next block
+    byte may come h clocks later, any other byte h + 1 clocks later; after any other byte, 1)."""
+    clock, free_block, free_other = -1, 0, 0
+    to_blocks, in_blocks = None, False  # the decoder's mode: START's bytes left, or BLOCKS
+    for i, byte in enumerate(payload):
+        block = in_blocks and not byte & 0x80
+        # The first byte of a word comes a clock after the word's take, itself a clock after the last byte.
+        clock = max(clock + (1 if i % 2 else 2), free_block if block else free_other)
+        if block:
+            free_block, free_other = clock + max(1, byte.bit_length()), clock + byte.bit_length() + 1
+        if byte & 0x80:  # a head ends a bitmap (or opens one)
+            to_blocks, in_blocks = (P.start_bytes(n_in) if byte == P.BITMAP else None), False
+        elif to_blocks is not None:
+            to_blocks -= 1
+            in_blocks, to_blocks = to_blocks == 0, (to_blocks or None)
+    return clock + 1
 
 
 class Reply(enum.Enum, shape=2):
@@ -455,22 +481,23 @@ class _BenchState:
             m.d.sync += self.clock.eq(self.clock + 1)
         with m.If(bridge.bench_status == LoadStatus.LOADING):
             m.d.sync += self.seen_loading.eq(1)
-        # Flash words -> decoder bytes, low byte first, 8 clocks apart (a block byte expands in 7).
-        word, left, gap = Signal(16), Signal(range(3)), Signal(range(P.BLOCK_BITS + 1))
-        room = fifo.level <= bridge.info.fifo_depth - P.BENCH_MARGIN
+        # Flash words -> decoder bytes, low byte first, each once the decoder is free for it
+        # (bench_feed_cycles models the pace).
+        word, left = Signal(16), Signal(range(3))
+        # The next word may expand to 2 * BLOCK_BITS events: take it only if they fit the FIFO
+        # beside what it holds and what the decoder still holds (`pending`: the last byte may
+        # still be expanding). BENCH_MARGIN keeps 2 words more than that free.
+        room = fifo.level + dec.pending <= bridge.info.fifo_depth - P.BENCH_MARGIN
         words = bridge.bench_words
-        # The next word only once the last byte's block has expanded: `room` counts what reached the FIFO.
-        m.d.comb += words.ready.eq(self.running & (left == 0) & (gap == 0) & room)
+        m.d.comb += words.ready.eq(self.running & (left == 0) & room)
         with m.If(words.valid & words.ready):
             m.d.sync += [word.eq(words.payload), left.eq(2)]
-        out = (left != 0) & (gap == 0)
-        with m.If(gap != 0):
-            m.d.sync += gap.eq(gap - 1)
+        out = (left != 0) & dec.free
         with m.If(out):
-            m.d.sync += [word.eq(word >> 8), left.eq(left - 1), gap.eq(P.BLOCK_BITS)]
+            m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
         m.d.comb += [dec.bytes.payload.eq(Mux(self.running, word[:8], rx.data.payload)),
                      dec.bytes.valid.eq(Mux(self.running, out, rx.data.valid))]
-        self.drained = (left == 0) & (gap == 0) & ~words.valid
+        self.drained = (left == 0) & (dec.pending == 0) & ~words.valid
 
     def begin(self) -> None:
         self.m.d.sync += [self.running.eq(1), self.start.eq(1), self.seen_loading.eq(0), self.clock.eq(0)]

@@ -63,9 +63,10 @@ BLOCK_BITS = 7  # inputs per bitmap block byte
 # on-board benchmark take it (CAP_BENCH in INFO); any other answers with the FRAMING flag.
 BENCH = COMMAND_TAG | 5
 BENCH_COMMANDS = COMMANDS + (BITMAP, BENCH)  # a bench build's command codes (BITMAP never reaches the FIFO)
-# Words a bench build keeps free in its FIFO before it reads the next flash word: two bytes of
-# bitmap blocks expand to 2 * 7 events, plus the decoder's output register and a cycle of FIFO
-# latency. The sample block's chunks leave this room (`bench_credit`).
+# Words a bench build keeps free in its FIFO, beside those its word decoder still holds, before it
+# reads the next flash word: two bytes of bitmap blocks expand to 2 * 7 events, and 2 words spare
+# (the sample blocks' chunk size from before the bridge counted its decoder's words exactly). The
+# sample block's chunks leave this room (`bench_credit`).
 BENCH_MARGIN = 2 * BLOCK_BITS + 2
 
 # iCEBreaker: 24 MHz / 3 Mbaud = 8 clocks per bit exactly, and the FT2232H makes 3 Mbaud exactly
