@@ -36,6 +36,7 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
     from hw.gateware.perf import walk_cycles
     from hw.gateware.uart import FIFO_DEPTH, bench_feed_cycles
     from hw.link import bench, image, samples
+    from hw.link import protocol as P
     from hw.rtlsim import board
 
     flash_width = flash_width or boards.get(board_name).flash_width
@@ -51,6 +52,8 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
                                 timeout_ns=50_000_000, booted=top.loader is not None, bench=True)
     if "error" in got["bench"]:
         raise RuntimeError(got["bench"]["error"])
+    if P.caps_lanes(got["caps"]) != lanes:  # what hw.run checks the cycles at
+        raise RuntimeError(f"the board's INFO says {P.caps_lanes(got['caps'])} lanes, the build has {lanes}")
     results, end = got["bench"]["results"], got["bench"]["end"]
     bench.check_end(end, block, len(results), n, "(simulation)")
     # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.

@@ -253,7 +253,7 @@ class UARTBridge(wiring.Component):
     SYNC then answer nothing: the FSM adds each step's spikes and cycles up, and after the
     artifact's `steps` steps sends one SAMPLE reply; at the block's end one END reply (its status
     and `bench_trailer`). Replies go through a small FIFO to the transmitter so the core never
-    waits for the UART; INFO carries CAP_BENCH.
+    waits for the UART; INFO carries CAP_BENCH and the core's lanes (for the host's cycle check).
     """
 
     def __init__(self, art, *, clk_hz: float, baud: int = P.DEFAULT_BAUD, fifo_depth: int = FIFO_DEPTH,
@@ -271,7 +271,8 @@ class UARTBridge(wiring.Component):
         self.commands = P.BENCH_COMMANDS if bench else P.COMMANDS
         self.replies = BenchReply if bench else Reply
         self.info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=fifo_depth, clock_hz=round(clk_hz),
-                           model=P.model_digest(art), caps=P.CAP_BENCH if bench else 0)
+                           model=P.model_digest(art),
+                           caps=P.bench_caps(self.core.plans[0].lanes) if bench else 0)
         ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
         if self.image_words:
             ports.update(load=In(stream.Signature(16)), load_status=In(STATUS_BITS, init=LoadStatus.LOADING))

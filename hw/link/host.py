@@ -7,7 +7,8 @@ It checks that the board carries the artifact's model and that its clock makes t
 sends each test sample step by step (hw.link.protocol.step_chunks), prints the class, the label and
 the timing, and compares every output spike with `sim.reference`. With `--bench N` the board runs N
 test samples from its flash instead (hw/link/bench.py): it writes their sample block
-(`--bench-image`) and the command that programs it, then checks every result against `sim/`.
+(`--bench-image`) and the command that programs it, then checks every result against `sim/` (the
+cycles against the cycle model at the lanes the board reports in INFO).
 `Link` only needs an object with `write(bytes)` and `read(n) -> bytes` (a pyserial port, or the
 cocotb UART models in tests/build/), so the protocol code is tested without hardware.
 """
@@ -158,8 +159,6 @@ def main(argv=None) -> int:
                     "(a build with python -m hw.build --bench-samples)")
     ap.add_argument("--board", default="icebreaker", help="the build's --board (default icebreaker): --bench "
                     "checks cycles against the layout the build chose for that board's memories")
-    ap.add_argument("--lanes", type=int, default=1, choices=(1, 2, 4),
-                    help="the build's lanes (for --lanes auto: the number its report prints); --bench's cycle check")
     ap.add_argument("--bench-image", default="samples.img", help="where --bench writes its sample block (default samples.img)")
     add_quiet_option(ap)  # also drops the line per sample
     args = ap.parse_args(argv)
@@ -228,8 +227,9 @@ def run_bench(link: Link, art, args) -> int:
     results, end = link.bench()
     wall = time.perf_counter() - start
     bench.check_end(end, block, len(results), args.bench, programming)
+    lanes = link.board.lanes  # the build's, from INFO: what its cycles are checked against
     report = bench.compare(art, counts, labels, results, end, link.board.clock_hz, link.board.fifo_depth,
-                           spram=build_spram(art, link.board, args.board, args.lanes), lanes=args.lanes)
+                           spram=build_spram(art, link.board, args.board, lanes), lanes=lanes)
     if not args.quiet:
         for i, r in enumerate(results):
             print(f"sample {i}: class {int(r.counts.argmax())} (label {labels[i]}), core {r.cycles} cycles, "

@@ -28,7 +28,10 @@ Board -> host, one reply per command (STEP, CLEAR, SYNC, INFO), little-endian fi
 * INFO:  ``0xD0|flags``, n_in u16, n_out u16, fifo depth u16, clock Hz u32, model digest u32;
            a build that boots its weights from a flash image (hw/link/image.py) answers
            ``0xE0|flags`` and the same fields, then the loader's status u8 (`LoadStatus`), so a
-           build without one sends the same bytes (and has the same bitstream) as before images.
+           build without one sends the same bytes (and has the same bitstream) as before images;
+           a build with the on-board benchmark answers ``0xF0|flags``, the fields, the load status
+           and a capabilities u8: bit 0 CAP_BENCH, bits 1-2 log2 of its lanes (synapses per clock,
+           which the benchmark's cycle check needs; a bench build older than lanes sends 0: 1 lane).
 
 ``flags`` collect errors since the previous reply: FRAMING (a stop bit or a continuation byte
 out of place), OVERRUN (a word arrived while the FIFO was full: the host broke the credit rule),
@@ -80,6 +83,7 @@ INFO_FIELDS = (("n_in", 2), ("n_out", 2), ("fifo_depth", 2), ("clock_hz", 4), ("
 LOAD_FIELD = ("load", 1)  # after INFO_FIELDS in a REPLY_INFO_LOAD and a REPLY_INFO_CAPS
 CAPS_FIELD = ("caps", 1)  # after LOAD_FIELD in a REPLY_INFO_CAPS
 CAP_BENCH = 1  # the on-board benchmark: BENCH runs the flash's sample block
+CAP_LANES_SHIFT, CAP_LANES_BITS = 1, 2  # caps bits 1-2: log2 of the build's lanes
 CYCLE_BYTES = 4
 BENCH_END_FIELDS = (("status", 1), ("trailer", 4), ("stamp", CYCLE_BYTES))
 
@@ -275,6 +279,23 @@ class Info:
     model: int
     load: LoadStatus = LoadStatus.NONE  # NONE: the build has no flash image
     caps: int = 0  # CAP_* bits: what the build can do beyond the commands every build takes
+
+    @property
+    def lanes(self) -> int:
+        return caps_lanes(self.caps)
+
+
+def caps_lanes(caps: int) -> int:
+    """The build's lanes, from its capabilities byte (1 where it does not say: no benchmark, or older)."""
+    return 1 << (caps >> CAP_LANES_SHIFT & (1 << CAP_LANES_BITS) - 1)
+
+
+def bench_caps(lanes: int) -> int:
+    """The capabilities byte of a build with the on-board benchmark and `lanes`."""
+    log2 = lanes.bit_length() - 1
+    if lanes < 1 or lanes != 1 << log2 or log2 >= 1 << CAP_LANES_BITS:
+        raise ValueError(f"lanes: INFO carries a power of two up to {1 << (1 << CAP_LANES_BITS) - 1}, got {lanes}")
+    return CAP_BENCH | log2 << CAP_LANES_SHIFT
 
 
 def _info_fields(header: int) -> tuple:

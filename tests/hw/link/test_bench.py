@@ -142,21 +142,22 @@ def test_cli_refuses_a_bad_sample_count_before_opening_the_port(capsys):
 class SimulatedBoard(BenchPort):
     """A board with the benchmark that runs the bundled model exactly as sim/ does: SYNC -> ACK, INFO,
     and BENCH -> a SAMPLE reply per sample of `block` (counts from sim.reference, cycles the model's
-    lower bound, 1000 board cycles each), then END with the block's trailer."""
+    lower bound at `lanes`, 1000 board cycles each), then END with the block's trailer; its INFO says
+    `info_lanes` (default `lanes`)."""
 
-    def __init__(self, art, counts, block: bytes):
+    def __init__(self, art, counts, block: bytes, lanes: int = 1, info_lanes: int | None = None):
         info = P.Info(n_in=art.n_in, n_out=art.n_out, fifo_depth=256, clock_hz=24_000_000, model=P.model_digest(art),
-                      caps=P.CAP_BENCH)
+                      caps=P.bench_caps(info_lanes or lanes))
         from hw.gateware.perf import step_cycles
 
         expected = run(art, counts).spikes[-1].sum(axis=0)
-        lower = step_cycles(art, counts)[0].sum(axis=0)
+        lower = step_cycles(art, counts, lanes=lanes)[0].sum(axis=0)
         replies = b"".join(bytes([P.REPLY_SAMPLE, *expected[b]]) + int(lower[b]).to_bytes(4, "little")
                            + (1000 * (b + 1)).to_bytes(4, "little") for b in range(counts.shape[1]))
         replies += bytes([P.REPLY_BENCH_END, LoadStatus.OK]) + samples.trailer(block).to_bytes(4, "little")
         replies += (1000 * counts.shape[1]).to_bytes(4, "little")
         super().__init__(b"", replies)
-        self.info = bytes([P.REPLY_INFO_CAPS]) + P.info_bytes(info) + bytes([0, P.CAP_BENCH])
+        self.info = bytes([P.REPLY_INFO_CAPS]) + P.info_bytes(info) + bytes([0, info.caps])
 
     def write(self, data: bytes) -> None:
         super().write(data)
@@ -204,3 +205,35 @@ def test_bench_checks_cycles_against_the_builds_spram_layout():
     assert build_spram(art, info, "icebreaker") == ()  # no weight image loaded: nothing is in SPRAM
     loaded = P.Info(**{**info.__dict__, "load": LoadStatus.OK})
     assert build_spram(art, loaded, "icebreaker") == ("layer0.synapses",)
+
+
+def test_cli_checks_cycles_at_the_lanes_the_board_reports(tmp_path, monkeypatch, capsys):
+    import serial
+
+    from data import spikes_for
+    from hw.gateware.perf import step_cycles
+    from sim.artifact import load
+
+    art = load()
+    counts, _ = spikes_for(art, split="test", limit=3)
+    assert (step_cycles(art, counts, lanes=4)[1] < step_cycles(art, counts)[0]).any()  # 4 lanes count fewer
+    block = samples.pack(counts, P.model_digest(art), 256)
+    argv = ["--port", "sim", "--bench", "3", "--bench-image", str(tmp_path / "s.img"), "--timeout", "0"]
+    monkeypatch.setattr(serial, "Serial", lambda *a, **k: SimulatedBoard(art, counts, block, lanes=4))
+    assert main(argv) == 0
+    assert "core cycles within the cycle model in 3/3" in capsys.readouterr().out
+    # a board whose INFO says 1 lane but counts 4 lanes' cycles is caught
+    monkeypatch.setattr(serial, "Serial", lambda *a, **k: SimulatedBoard(art, counts, block, lanes=4, info_lanes=1))
+    assert main(argv) == 1
+    assert "core cycles within the cycle model in 0/3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_a_bench_build_says_its_lanes_in_info(lanes):
+    from hw.gateware.core import Core
+    from hw.gateware.uart import UARTBridge
+
+    art = random_artifact(np.random.default_rng(lanes), (20, 8, 4), density=0.5, steps=2)
+    bridge = UARTBridge(art, clk_hz=24e6, core=Core(art, lanes=lanes), bench=True)
+    assert bridge.info.caps & P.CAP_BENCH and bridge.info.lanes == lanes
+    assert UARTBridge(art, clk_hz=24e6, core=Core(art, lanes=lanes)).info.caps == 0  # no caps byte without the bench

@@ -232,3 +232,16 @@ def test_bench_reply_kind_refusals(header, message):
 
 def test_bench_reply_kinds():
     assert (P.reply_kind(0x80), P.reply_kind(0x90)) == (0x80, 0x90)
+
+
+def test_info_capabilities_carry_the_builds_lanes():
+    # 0xF0, n_in 784, n_out 10, FIFO 256, 24 MHz, digest, load NONE, caps 0b101: BENCH, log2 lanes = 2
+    info = P.decode_info(bytes([0xF0, 0x10, 0x03, 0x0A, 0x00, 0x00, 0x01, 0x00, 0x36, 0x6E, 0x01,
+                                0xEF, 0xBE, 0xAD, 0xDE, 0x00, 0b101]))
+    assert (info.n_in, info.caps & P.CAP_BENCH, info.lanes) == (784, 1, 4)
+    assert P.bench_caps(4) == 0b101 and P.bench_caps(2) == 0b011 and P.bench_caps(1) == 0b001
+    # a bench build from before lanes sends caps 1, and builds without the benchmark no caps: 1 lane
+    assert P.decode_info(bytes([0xF0]) + bytes(14) + bytes([0, 1])).lanes == 1
+    assert P.decode_info(bytes([0xD0]) + bytes(14)).lanes == 1
+    with pytest.raises(ValueError, match="^lanes: INFO carries a power of two up to 8, got 3$"):
+        P.bench_caps(3)
