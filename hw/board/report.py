@@ -155,7 +155,7 @@ def table(r: dict) -> str:
         built = sum(m["bits"] for m in est["memories"] if m["name"].rsplit(".", 1)[-1] in WEIGHT_KINDS)
         lines.append(f"as built, SPRAM words at 16 bits: {built} b ({'/'.join(r['model']['storage'])})")
     lanes = r["lanes"]
-    lines.append(f"lanes: {lanes['lanes']} synapses/clock; synapse words {'/'.join(map(str, lanes['synapse_words']))}, "
+    lines.append(f"lanes: {lanes['lanes']} (synapses per clock); synapse words {'/'.join(map(str, lanes['synapse_words']))}, "
                  f"padding {'/'.join(map(str, lanes['padding_slots']))} empty slots = {lanes['padding_bits']} b; "
                  f"weight memories as built {lanes['weight_bits']} b")
     if "throughput" in r:
