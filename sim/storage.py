@@ -77,6 +77,18 @@ class Encoded:
             return offsets
         return self.coarse[np.arange(len(self.rows)) >> self.group_bits] + offsets
 
+    def row_words(self):
+        """(j, the words of row j) for every input row, as the walker finds them: a row-based
+        encoding's from its row memory (and coarse pointers), dense rows (all `lengths[j]` long)
+        at j·length."""
+        starts = None if self.rows is None else self.starts()
+        for j, length in enumerate(int(n) for n in self.lengths):
+            if self.rows is None:
+                start = j * length
+            else:
+                start, length = int(starts[j]), int(self.rows[j]) >> self.off_width
+            yield j, [int(x) for x in self.synapses[start:start + length]]
+
 
 def _skips(layer) -> np.ndarray:
     """Per synapse, the neurons skipped since the previous synapse of its row (from neuron 0 for the first)."""
@@ -207,14 +219,9 @@ def decode(enc: Encoded, n_in: int, n_out: int, w_bits: int) -> np.ndarray:
     """The weights [n_out, n_in] the walker adds, word by word as the hardware reads them."""
     w = np.zeros((n_out, n_in), np.int64)
     val_width = enc.syn_width - w_bits
-    starts = None if enc.rows is None else enc.starts()
-    for j in range(n_in):
-        if enc.rows is None:
-            start, length = j * n_out, n_out
-        else:
-            start, length = int(starts[j]), int(enc.rows[j]) >> enc.off_width
+    for j, words in enc.row_words():
         neuron = 0  # delta: the next neuron without a skip
-        for k, word in enumerate(int(x) for x in enc.synapses[start:start + length]):
+        for k, word in enumerate(words):
             field = word & ((1 << val_width) - 1)
             value = word >> val_width
             value -= (value >> (w_bits - 1)) << w_bits  # two's complement

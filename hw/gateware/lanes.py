@@ -97,13 +97,8 @@ def decode(enc: encodings.Encoded, n_in: int, n_out: int, w_bits: int, lanes: in
     aw = slot_width - w_bits
     depth = bank_depth(n_out, lanes)
     w = np.zeros((depth * lanes, n_in), np.int64)
-    starts = None if enc.rows is None else enc.starts()
-    for j in range(n_in):
-        if enc.rows is None:
-            start, length = j * depth, depth
-        else:
-            start, length = int(starts[j]), int(enc.rows[j]) >> enc.off_width
-        for k, word in enumerate(int(x) for x in enc.synapses[start:start + length]):
+    for j, words in enc.row_words():
+        for k, word in enumerate(words):
             for b in range(lanes):
                 slot = word >> (b * slot_width) & ((1 << slot_width) - 1)
                 value = slot >> aw
