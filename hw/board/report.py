@@ -12,7 +12,7 @@ import numpy as np
 from hw.link import protocol as P
 from hw.gateware.lanes import padding_slots
 from hw.gateware.perf import row_lengths, step_cycles
-from hw.gateware.plan import WEIGHT_KINDS, plan
+from hw.gateware.plan import plan
 from hw.gateware.uart import FIFO_DEPTH
 from sim.artifact import memory_total
 
@@ -151,13 +151,12 @@ def table(r: dict) -> str:
     lines += ["", f"weight memory: {mm['stored_bits']} b stored ({mm['encoding']}; all dense {mm['dense_bits']} b, "
                   f"all CSR {mm['csr_bits']} b, all delta {mm['delta_bits']} b); floor {mm['floor_bits']} b "
                   f"(positions {mm['entropy_bits']} + values {mm['value_bits']}): {mm['ratio']:.2f}x"]
-    if image:  # SPRAM keeps 16-bit words, and its layers are laid out for it (hw.gateware.plan.choose_layout)
-        built = sum(m["bits"] for m in est["memories"] if m["name"].rsplit(".", 1)[-1] in WEIGHT_KINDS)
-        lines.append(f"as built, SPRAM words at 16 bits: {built} b ({'/'.join(r['model']['storage'])})")
     lanes = r["lanes"]
+    # SPRAM keeps 16-bit words, and its layers are laid out for it (hw.gateware.plan.choose_layout)
+    spram = ", SPRAM words at 16 bits" if image else ""
+    lines.append(f"as built: {lanes['weight_bits']} b in the weight memories ({'/'.join(r['model']['storage'])}{spram})")
     lines.append(f"lanes: {lanes['lanes']} (synapses per clock); synapse words {'/'.join(map(str, lanes['synapse_words']))}, "
-                 f"padding {'/'.join(map(str, lanes['padding_slots']))} empty slots = {lanes['padding_bits']} b; "
-                 f"weight memories as built {lanes['weight_bits']} b")
+                 f"padding {'/'.join(map(str, lanes['padding_slots']))} empty slots = {lanes['padding_bits']} b")
     if "throughput" in r:
         th = r["throughput"]
         c, sps = th["cycles_per_step"], th["core_samples_per_s"]
