@@ -26,13 +26,11 @@ import time
 from pathlib import Path
 
 
-CORE_HZ = 24_000_000  # the iCEBreaker's core clock
-
-
 def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, *,
             flash_width: int | None = None) -> dict:
     import boards
     from hw.board import fit
+    from hw.board.build import core_clock_hz
     from hw.gateware.perf import walk_cycles
     from hw.gateware.uart import FIFO_DEPTH, bench_feed_cycles
     from hw.link import bench, image, samples
@@ -56,8 +54,9 @@ def measure(art, board_name: str, n: int, simulator: str, lanes: int | str = 1, 
         raise RuntimeError(f"the board's INFO says {P.caps_lanes(got['caps'])} lanes, the build has {lanes}")
     results, end = got["bench"]["results"], got["bench"]["end"]
     bench.check_end(end, block, len(results), n, "(simulation)")
-    # Cycle counts do not depend on the clock: the report as a board at 24 MHz would print it.
-    report = bench.compare(art, counts, labels, results, end, CORE_HZ, FIFO_DEPTH, spram, lanes)
+    # Cycle counts do not depend on the clock: the report as the board at its build's clock would print it.
+    clock_hz = round(core_clock_hz(boards.get(board_name)))
+    report = bench.compare(art, counts, labels, results, end, clock_hz, FIFO_DEPTH, spram, lanes)
     walk0 = walk_cycles(art.layers[0], top.bridge.core.plans[0], counts).sum(axis=0)  # [B]
     return {"report": report, "spram": spram, "lanes": lanes, "block_bytes": len(block), "flash_width": flash_width,
             "walk0": walk0, "feed": bench_feed_cycles(samples.unpack(block), art.n_in),
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
                     help="bits per SCK of the flash reads (default: the widest the board's pins allow)")
     ap.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     ap.add_argument("--fmax-mhz", type=float, action="append", default=[],
-                    help="more clocks than 24 MHz to convert the rate to (repeatable)")
+                    help="more clocks than the build's to convert the rate to (repeatable)")
     args = ap.parse_args(argv)
     try:
         art = load(args.artifact)

@@ -89,6 +89,13 @@ def workload_of(art, limit: int = 200):
     return f"{art.encoding.dataset} test[:{limit}]", spikes_for(art, split="test", limit=limit)[0]
 
 
+def core_clock_hz(board, clock_hz: float | None = None) -> float:
+    """The core clock a build for `board` runs at: its PLL's nearest to `clock_hz` (default the
+    board's target), or the board's oscillator where no PLL is planned."""
+    pll = plan_clock(board, clock_hz or board.target_hz)
+    return pll.out_hz if pll else board.clock_hz
+
+
 def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None = None, baud: int = P.DEFAULT_BAUD,
           seed: int = DEFAULT_SEED, progress: bool = True, image_offset: int = FLASH_OFFSET,
           bench_samples: int | None = None, lanes: int | str = 1) -> BuildReport:
@@ -102,8 +109,7 @@ def build(art, board, out: Path, *, artifact_path: str, clock_hz: float | None =
     if estimate.ebr[1] > board.budget["ebr"]:
         print(f"warning: block RAM estimate {estimate.ebr[0]}..{estimate.ebr[1]} of {board.budget['ebr']}: "
               "it may not fit; place & route decides", file=sys.stderr)
-    pll = plan_clock(board, clock_hz or board.target_hz)
-    core_hz = pll.out_hz if pll else board.clock_hz
+    core_hz = core_clock_hz(board, clock_hz)
     P.uart_divisor(core_hz, baud)  # a clear error before anything is elaborated
     # Weights that block RAM cannot hold go to SPRAM, loaded at boot (fit.place).
     bench = bench_samples is not None
